@@ -6,8 +6,12 @@ package balancer
 //	estimate(now) × (in-flight+1) / (weight × ramp)
 //
 // where estimate decays toward the pool's mean latency while a member is not
-// sampled, so a member that was slow is probed again after a few
-// LatencyDecay periods instead of being starved. Ties keep the first draw.
+// sampled. A member with nothing in flight whose last sample is older than
+// LatencyDecay (or that has none) costs 0: it wins one probe, whose result
+// then judges it. So a member that was slow is probed again about once per
+// LatencyDecay instead of being starved, even at low concurrency where small
+// cost differences would otherwise always go the same way. Ties keep the
+// first draw.
 type p2c struct{}
 
 var _ policy = (*p2c)(nil)
@@ -63,10 +67,14 @@ func (p *p2c) scan(s *snapshot, info PickInfo, now int64, panicking bool) int {
 
 func (p *p2c) cost(s *snapshot, i int, now int64, mean float64, panicking bool) float64 {
 	b := s.backends[i]
+	inflight := b.inflight.Load()
+	if inflight == 0 && now-b.lat.stamp.Load() > int64(s.bal.tau) {
+		return 0 // stale: probe it
+	}
 	est := max(b.lat.estimate(now, s.bal.tau, mean), 1) // 1ns floor keeps load in play
 	w := float64(s.weights[i])
 	if !panicking {
 		w *= s.ramp(b, now)
 	}
-	return est * float64(b.inflight.Load()+1) / w
+	return est * float64(inflight+1) / w
 }
