@@ -15,10 +15,11 @@ const (
 
 // Backend is one target: a web server for the edge, a replica for dbproxy.
 //
-// The identity fields are set before the Backend is first given to
-// [Balancer.Update] and then only read by Update (snapshots copy what they
+// The exported identity fields are set before the Backend is first given to
+// [Balancer.Update] and then read only by Update (snapshots copy what they
 // need); pickers never read them. To change a weight on reload, set it from
-// the goroutine that calls Update, then call Update.
+// the goroutine that calls Update, then call Update on every Balancer that
+// holds the Backend.
 //
 // The runtime state is kept in atomics and shared by every snapshot and every
 // Balancer the Backend belongs to; keep one *Backend per ID across config
@@ -35,13 +36,10 @@ type Backend struct {
 	Weight int
 	// Zone is the locality label (e.g. "eu-west-1a"); informational here.
 	Zone string
-	// MaxInFlight makes the backend unavailable while that many picks are
-	// outstanding; 0 means unlimited. It is a soft limit: concurrent picks can
-	// overshoot it by the number of racing goroutines.
-	MaxInFlight int64
 
 	// Read on every pick, written rarely.
 	flags        atomic.Uint32 // flagUnhealthy | flagDraining
+	maxInFlight  atomic.Int64  // 0 = unlimited
 	ejectedUntil atomic.Int64  // unix nanos; 0 = not ejected
 	healthySince atomic.Int64  // unix nanos; 0 = no slow start
 
@@ -55,7 +53,8 @@ type Backend struct {
 }
 
 // Available reports whether the backend may take new traffic at now: healthy,
-// not draining, not ejected, and below MaxInFlight. Every policy uses it.
+// not draining, not ejected, and below its in-flight limit. Every policy uses
+// it.
 func (b *Backend) Available(now time.Time) bool {
 	return b.available(unixNano(now))
 }
@@ -64,8 +63,17 @@ func (b *Backend) available(now int64) bool {
 	if b.flags.Load() != 0 || b.ejectedUntil.Load() > now {
 		return false
 	}
-	return b.MaxInFlight <= 0 || b.inflight.Load() < b.MaxInFlight
+	limit := b.maxInFlight.Load()
+	return limit <= 0 || b.inflight.Load() < limit
 }
+
+// SetMaxInFlight makes the backend unavailable while n picks are outstanding;
+// 0 or less means unlimited (the default). It is a soft limit: picks racing on
+// the last slot can overshoot it by the number of racing goroutines.
+func (b *Backend) SetMaxInFlight(n int64) { b.maxInFlight.Store(n) }
+
+// MaxInFlight returns the limit set by SetMaxInFlight (0 = unlimited).
+func (b *Backend) MaxInFlight() int64 { return b.maxInFlight.Load() }
 
 // SetHealthy records the verdict of a health check at now and reports whether
 // it changed. A change from unhealthy to healthy starts the slow-start ramp at

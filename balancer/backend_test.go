@@ -30,8 +30,8 @@ func TestBackendAvailable(t *testing.T) {
 		{"ejected", func(b *Backend) { b.Eject(now.Add(time.Second)) }, false},
 		{"ejection over", func(b *Backend) { b.Eject(now) }, true},
 		{"ejection lifted", func(b *Backend) { b.Eject(now.Add(time.Hour)); b.Eject(time.Time{}) }, true},
-		{"full", func(b *Backend) { b.MaxInFlight = 2; b.inflight.Store(2) }, false},
-		{"below max", func(b *Backend) { b.MaxInFlight = 2; b.inflight.Store(1) }, true},
+		{"full", func(b *Backend) { b.SetMaxInFlight(2); b.inflight.Store(2) }, false},
+		{"below max", func(b *Backend) { b.SetMaxInFlight(2); b.inflight.Store(1) }, true},
 		{"unlimited", func(b *Backend) { b.inflight.Store(1 << 40) }, true},
 	}
 	for _, tt := range tests {

@@ -111,7 +111,11 @@ func (b *Balancer) Pick(info PickInfo) (PickResult, error) {
 	if len(s.backends) == 0 {
 		return PickResult{}, ErrNoBackend
 	}
-	now := b.clock().UnixNano()
+	t := info.Now
+	if t.IsZero() {
+		t = b.clock()
+	}
+	now := t.UnixNano()
 	i := s.pol.pick(s, info, now, false)
 	if i < 0 && b.panicMode {
 		i = s.pol.pick(s, info, now, true)

@@ -203,7 +203,7 @@ func TestUnavailableShareSpreadsEvenly(t *testing.T) {
 
 func TestMaxInFlight(t *testing.T) {
 	pool := testPool(1, 1)
-	pool[0].MaxInFlight = 3
+	pool[0].SetMaxInFlight(3)
 	b, _ := newTestBalancer(t, testConfig(RoundRobin), pool)
 	p := &picker{t: t, b: b}
 	defer p.release()

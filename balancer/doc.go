@@ -11,9 +11,9 @@
 //
 // # Runtime state and how pickers see it
 //
-// A [Backend] carries identity (ID, Address, Weight, Zone, MaxInFlight) and
-// runtime state in atomics: in-flight count, peak-EWMA latency, health,
-// ejection deadline, drain flag and the time it last became healthy. That
+// A [Backend] carries identity (ID, Address, Weight, Zone) and runtime state
+// in atomics: in-flight count and limit, peak-EWMA latency, health, ejection
+// deadline, drain flag and the time it last became healthy. That
 // state lives on the Backend, not in the snapshot, so it survives snapshot
 // swaps and config reloads as long as the engine keeps the same *Backend for
 // the same ID.
@@ -21,7 +21,8 @@
 // Design choice: snapshots hold membership only. Pickers call
 // [Backend.Available] (a few atomic loads) on every candidate, so a health
 // flip, an ejection, its expiry and a drain take effect on the very next pick
-// without any rebuild, timer or change callback. When a candidate is
+// without any rebuild, timer or change callback (so there is no Rebuild
+// method: Update is for membership only). When a candidate is
 // rejected, round-robin style policies draw a fresh counter value (and random
 // ones a fresh number) instead of sliding to the neighbour, so an unavailable
 // backend's share spreads evenly over the others rather than doubling its
@@ -40,8 +41,8 @@
 //
 // When no backend is eligible (available and not PickInfo.Exclude), Pick
 // returns [ErrNoBackend]. With Config.PanicMode the policy runs once more over
-// every member that is not draining, ignoring health, ejection and
-// MaxInFlight: the edge prefers trying a possibly-down server to failing every
+// every member that is not draining, ignoring health, ejection and in-flight
+// limits: the edge prefers trying a possibly-down server to failing every
 // request when health checking itself is what broke. Draining members and
 // Exclude are never picked.
 package balancer

@@ -41,10 +41,9 @@ func (l *latency) observe(sample float64, now int64, tau, neutral float64) {
 		bits := l.bits.Load()
 		next := sample
 		if bits != 0 {
-			stamp := l.stamp.Load()
-			base := decay(math.Float64frombits(bits), stamp, now, tau, neutral)
+			w := weightSince(l.stamp.Load(), now, tau)
+			base := neutral + (math.Float64frombits(bits)-neutral)*w // decayed
 			if sample < base {
-				w := weightSince(stamp, now, tau)
 				next = base*w + sample*(1-w)
 			}
 		}

@@ -29,6 +29,10 @@ type PickInfo struct {
 	// Exclude is never returned: a retry passes the backend of the attempt
 	// that just failed so it cannot be picked twice in a row.
 	Exclude *Backend
+	// Now is the time of the pick when the caller has already read the clock
+	// (it needs a start time to measure latency anyway); the zero value means
+	// Options.Clock. Saves a clock read per pick.
+	Now time.Time
 }
 
 // PickResult is a chosen backend plus what Done needs to account for it. It is
