@@ -139,15 +139,15 @@ reference_tables: [countries, public.currencies, geo.cities]
 		reference bool
 	}{
 		{"public.users", "public.users", false},
-		{"users", "public.users", false},    // default search_path
-		{"app.users", "", false},            // another schema's users
-		{"events", "events", false},         // unqualified config: any schema
-		{"app.events", "events", false},     //
-		{"public.events", "events", false},  //
-		{"audit.log", "audit.log", false},   // exact
-		{"log", "public.log", false},        // public alias
-		{"other.log", "", false},            //
-		{"accounts", "accounts", false},     // exact unqualified beats the public alias
+		{"users", "public.users", false},   // default search_path
+		{"app.users", "", false},           // another schema's users
+		{"events", "events", false},        // unqualified config: any schema
+		{"app.events", "events", false},    //
+		{"public.events", "events", false}, //
+		{"audit.log", "audit.log", false},  // exact
+		{"log", "public.log", false},       // public alias
+		{"other.log", "", false},           //
+		{"accounts", "accounts", false},    // exact unqualified beats the public alias
 		{"public.accounts", "public.accounts", false},
 		{"x.accounts", "accounts", false},
 		{"countries", "", true},
