@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -50,21 +51,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
+	if err := serve(ctx, *path, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("edge stopped", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg *httpproxy.Config, log *zap.Logger) error {
+func serve(ctx context.Context, path string, cfg *httpproxy.Config, log *zap.Logger) error {
 	reg := admin.NewRegistry()
-	adm := admin.New(cfg.Admin, log, reg)
-	ln, err := adm.Listen()
+	eng, err := httpproxy.New(cfg, log, reg)
 	if err != nil {
 		return err
 	}
-	adm.SetReady(func() error { return errors.New("the HTTP proxy engine is not built yet") })
-	log.Warn("the HTTP proxy engine is not built yet: only the admin listener runs")
-	return adm.Serve(ctx, ln)
+	adm := admin.New(cfg.Admin, log, reg)
+	adm.Handle("GET /status", eng.StatusHandler())
+	adm.SetReady(eng.Ready)
+	aln, err := adm.Listen()
+	if err != nil {
+		return err
+	}
+	lns, err := eng.Listen()
+	if err != nil {
+		_ = aln.Close()
+		return err
+	}
+	rl := &reloader{path: path, log: log, apply: func(c *httpproxy.Config) error {
+		if err := eng.Reload(c); err != nil {
+			return err
+		}
+		adm.SetToken(c.Admin.Token)
+		return nil
+	}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); rl.run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := adm.Serve(ctx, aln); err != nil {
+			log.Error("admin listener", zap.Error(err))
+		}
+	}()
+	err = eng.Serve(ctx, lns)
+	cancel()
+	wg.Wait()
+	return err
 }
