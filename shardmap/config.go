@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tiergate/tiergate/internal/config"
 )
 
 // Config is a shard map as written in dbproxy's config:
@@ -29,7 +31,8 @@ import (
 //	reference_tables: [countries, currencies]
 //
 // New compiles it into a *Map; Validate reports every problem with its field
-// path.
+// path. A parent config where sharding is optional should hold a *Config
+// (nil: no sharding), since an empty Config is invalid.
 type Config struct {
 	// Version identifies the map; the resharder compares versions. Required,
 	// at least 1.
@@ -117,6 +120,14 @@ type ListConfig struct {
 // ShardRef names a shard in config: one of the shard names, else a shard
 // number (0-based).
 type ShardRef string
+
+// Compile-time checks of the interfaces the config loader uses.
+var (
+	_ config.Defaulter = (*Config)(nil)
+	_ config.Validator = (*Config)(nil)
+	_ yaml.Unmarshaler = (*Shards)(nil)
+	_ yaml.Marshaler   = Shards{}
+)
 
 // Shards is the shards field: a count or a list of names.
 type Shards struct {

@@ -279,3 +279,34 @@ tables:
 		}
 	}
 }
+
+// TestConfigDocExample keeps the example in Config's documentation valid.
+func TestConfigDocExample(t *testing.T) {
+	m := mustMap(t, `
+version: 3
+shards: [pg0, pg1, pg2]          # or a count: shards: 3
+key_spaces:
+  - name: users                  # co-located tables share a key space
+    type: bigint
+    function: hash
+tables:
+  - {table: public.users, column: id, key_space: users}
+  - {table: orders, column: user_id, key_space: users}
+  - table: events
+    column: region
+    type: text
+    function: list
+    list:
+      - {values: [us, ca], shard: pg0}
+      - {values: [de, fr], shard: pg1}
+    default: pg2
+reference_tables: [countries, currencies]
+`)
+	events, _ := m.Table("events")
+	if s, err := events.ShardFor(TextKey("jp")); err != nil || m.ShardName(s) != "pg2" {
+		t.Fatalf("events jp: %d %v", s, err)
+	}
+	if !m.IsReference("currencies") {
+		t.Fatal("currencies is a reference table")
+	}
+}

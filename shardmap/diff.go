@@ -81,25 +81,25 @@ type TableDiff struct {
 	// Change == PartitionsMove.
 	PartitionMoves []PartitionMove
 
-	old, new *Table
-	d        *MapDiff
+	oldT, newT *Table
+	d          *MapDiff
 }
 
 // gone marks an old shard absent from the new map.
 const gone = -2
 
-// Diff computes what moves going from map old to map new. Both must be
+// Diff computes what moves going from map oldMap to map newMap. Both must be
 // non-nil; neither is modified.
-func Diff(old, new *Map) *MapDiff {
-	d := &MapDiff{Old: old, New: new, byName: map[string]*TableDiff{}}
+func Diff(oldMap, newMap *Map) *MapDiff {
+	d := &MapDiff{Old: oldMap, New: newMap, byName: map[string]*TableDiff{}}
 	d.matchShards()
 
 	olds := map[string]*Table{}
-	for _, t := range old.tables {
+	for _, t := range oldMap.tables {
 		olds[t.name] = t
 	}
 	news := map[string]*Table{}
-	for _, t := range new.tables {
+	for _, t := range newMap.tables {
 		news[t.name] = t
 	}
 	for name, ot := range olds {
@@ -112,8 +112,8 @@ func Diff(old, new *Map) *MapDiff {
 	}
 	slices.SortFunc(d.Tables, func(a, b *TableDiff) int { return strings.Compare(a.Name, b.Name) })
 
-	d.ReferenceAdded = missing(new.refs, old.refs)
-	d.ReferenceRemoved = missing(old.refs, new.refs)
+	d.ReferenceAdded = missing(newMap.refs, oldMap.refs)
+	d.ReferenceRemoved = missing(oldMap.refs, newMap.refs)
 	return d
 }
 
@@ -167,7 +167,7 @@ func (d *MapDiff) translate(s int) int {
 }
 
 func (d *MapDiff) addTable(name string, ot, nt *Table) {
-	td := &TableDiff{Name: name, old: ot, new: nt, d: d}
+	td := &TableDiff{Name: name, oldT: ot, newT: nt, d: d}
 	d.Tables = append(d.Tables, td)
 	d.byName[name] = td
 	switch {
@@ -267,7 +267,7 @@ func (d *MapDiff) Moves(table string, k Key) (from, to int, moved bool) {
 
 // Moves is MapDiff.Moves for this table.
 func (td *TableDiff) Moves(k Key) (from, to int, moved bool) {
-	return td.d.moves(td.old, td.new, k)
+	return td.d.moves(td.oldT, td.newT, k)
 }
 
 func (d *MapDiff) moves(ot, nt *Table, k Key) (from, to int, moved bool) {
@@ -288,8 +288,8 @@ func (td *TableDiff) PartitionOf(k Key) (int, error) {
 	if td.Partitions == 0 {
 		return NoShard, fmt.Errorf("%w: table %q: no partitions to compare (%s)", ErrBadKey, td.Name, td.Change)
 	}
-	if k.typ != td.new.space.typ {
-		return NoShard, td.new.keyError(k, badType)
+	if k.typ != td.newT.space.typ {
+		return NoShard, td.newT.keyError(k, badType)
 	}
 	return PartitionOf(HashKey(k), td.Partitions), nil
 }

@@ -27,7 +27,7 @@ reference_tables: [countries]
 `
 	tests := []struct {
 		name     string
-		new      string
+		next     string
 		changes  map[string]Change
 		added    []string
 		removed  []string
@@ -37,12 +37,12 @@ reference_tables: [countries]
 	}{
 		{
 			name:    "identical",
-			new:     base,
+			next:    base,
 			changes: map[string]Change{"public.users": Unchanged, "mod": Unchanged, "rng": Unchanged, "lst": Unchanged},
 		},
 		{
 			name: "same mapping written differently",
-			new: `
+			next: `
 version: 2
 shards: [a, b, c]
 tables:
@@ -64,7 +64,7 @@ reference_tables: [countries]
 		},
 		{
 			name: "add a shard",
-			new: `
+			next: `
 version: 2
 shards: [a, b, c, d]
 tables:
@@ -88,7 +88,7 @@ reference_tables: [countries]
 		},
 		{
 			name: "reorder shard names",
-			new: `
+			next: `
 version: 2
 shards: [c, b, a]
 tables:
@@ -113,7 +113,7 @@ reference_tables: [countries]
 		},
 		{
 			name: "remove a shard, change functions and tables",
-			new: `
+			next: `
 version: 2
 shards: [a, b]
 tables:
@@ -135,7 +135,7 @@ reference_tables: [currencies]
 		},
 		{
 			name: "drop tables",
-			new: `
+			next: `
 version: 2
 shards: [a, b, c]
 tables:
@@ -148,7 +148,7 @@ tables:
 	old := mustMap(t, base)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Diff(old, mustMap(t, tc.new))
+			d := Diff(old, mustMap(t, tc.next))
 			got := map[string]Change{}
 			var names []string
 			for _, td := range d.Tables {
@@ -187,7 +187,7 @@ tables:
     list: [{values: [us], shard: a}, {values: [de], shard: b}, {values: [fr], shard: c}]
   - {table: gone, column: id}
 `)
-	new := mustMap(t, `
+	next := mustMap(t, `
 version: 2
 shards: [b, a, d]
 tables:
@@ -198,7 +198,7 @@ tables:
     list: [{values: [us], shard: a}, {values: [de], shard: d}, {values: [jp], shard: b}]
   - {table: public.fresh, column: id}
 `)
-	d := Diff(old, new)
+	d := Diff(old, next)
 	tests := []struct {
 		table    string
 		key      Key
@@ -224,7 +224,7 @@ tables:
 			if tb, ok := old.Table(tc.table); ok {
 				tc.from, _ = tb.ShardFor(tc.key)
 			}
-			if tb, ok := new.Table(tc.table); ok {
+			if tb, ok := next.Table(tc.table); ok {
 				tc.to, _ = tb.ShardFor(tc.key)
 			}
 		}

@@ -66,18 +66,18 @@ func Example_router() {
 // per-key check that works for every function.
 func ExampleDiff() {
 	old, _ := shardmap.New(exampleConfig(1, "pg0", "pg1", "pg2"))
-	new, _ := shardmap.New(exampleConfig(2, "pg0", "pg1", "pg2", "pg3"))
-	d := shardmap.Diff(old, new)
+	next, _ := shardmap.New(exampleConfig(2, "pg0", "pg1", "pg2", "pg3"))
+	d := shardmap.Diff(old, next)
 	fmt.Println("shards added:", d.ShardsAdded)
 	for _, td := range d.Tables {
 		perShard := map[string]int{}
 		for _, pm := range td.PartitionMoves {
-			perShard[old.ShardName(pm.From)+"→"+new.ShardName(pm.To)]++
+			perShard[old.ShardName(pm.From)+"→"+next.ShardName(pm.To)]++
 		}
 		fmt.Printf("%s: %s, %d of %d partitions: %v\n", td.Name, td.Change, len(td.PartitionMoves), td.Partitions, perShard)
 	}
 	from, to, moved := d.Moves("orders", shardmap.Int64Key(12345))
-	fmt.Println("user 12345:", old.ShardName(from), "→", new.ShardName(to), moved)
+	fmt.Println("user 12345:", old.ShardName(from), "→", next.ShardName(to), moved)
 	// Output:
 	// shards added: [pg3]
 	// orders: partitions move, 1024 of 4096 partitions: map[pg0→pg3:342 pg1→pg3:341 pg2→pg3:341]

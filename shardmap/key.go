@@ -52,17 +52,18 @@ func ParseKeyType(s string) (KeyType, error) {
 }
 
 // Key is a decoded shard key value. It is a small value type, passed by
-// value; the zero Key is invalid (ShardFor reports ErrBadKey).
+// value and comparable with == (equal values are equal keys); the zero Key
+// is invalid (ShardFor reports ErrBadKey).
 //
 // A text Key made by TextKeyBytes or by the decoders borrows the bytes it was
 // decoded from: it is valid only while those bytes are not modified (for a
-// pgproto3 message, until the next Receive). Use Clone to keep it longer.
+// pgproto3 message, until the next Receive). Clone it to keep it longer, for
+// example as a map key.
 type Key struct {
-	typ      KeyType
-	borrowed bool // s aliases a caller's []byte
-	n        int64
-	u        [16]byte
-	s        string
+	typ KeyType
+	n   int64
+	u   [16]byte
+	s   string // may alias a caller's []byte, see TextKeyBytes
 }
 
 // Int64Key returns a bigint key.
@@ -77,7 +78,7 @@ func TextKeyBytes(b []byte) Key {
 	if len(b) == 0 {
 		return Key{typ: Text}
 	}
-	return Key{typ: Text, borrowed: true, s: unsafe.String(&b[0], len(b))}
+	return Key{typ: Text, s: unsafe.String(&b[0], len(b))}
 }
 
 // UUIDKey returns a uuid key.
@@ -92,22 +93,14 @@ func (k Key) Int64() int64 { return k.n }
 // UUID returns the bytes of a uuid key (zero for other types).
 func (k Key) UUID() [16]byte { return k.u }
 
-// Text returns the value of a text key ("" for other types). The result is
-// always safe to keep: a borrowed key's bytes are copied.
-func (k Key) Text() string {
-	if k.borrowed {
-		return strings.Clone(k.s)
-	}
-	return k.s
-}
+// Text returns a copy of the value of a text key ("" for other types), safe
+// to keep.
+func (k Key) Text() string { return strings.Clone(k.s) }
 
 // Clone returns a Key that owns its bytes, safe to keep after the buffer a
-// borrowed text key was decoded from is reused.
+// borrowed text key was decoded from is reused. It copies text keys only.
 func (k Key) Clone() Key {
-	if k.borrowed {
-		k.s = strings.Clone(k.s)
-		k.borrowed = false
-	}
+	k.s = strings.Clone(k.s)
 	return k
 }
 

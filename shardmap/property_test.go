@@ -54,8 +54,7 @@ func TestHashGrowthMovesOneShare(t *testing.T) {
 		keys := randomKeys(typ, propertyKeys, uint64(typ))
 		for n := 2; n <= 8; n++ {
 			f := FunctionConfig{Type: typ.String(), Function: HashName}
-			old, new := oneTableMap(t, n, f), oneTableMap(t, n+1, f)
-			d := Diff(old, new)
+			d := Diff(oneTableMap(t, n, f), oneTableMap(t, n+1, f))
 			td, ok := d.Table("t")
 			if !ok || td.Change != PartitionsMove || td.Partitions != DefaultPartitions {
 				t.Fatalf("%s %d→%d: diff %+v", typ, n, n+1, td)
