@@ -1,0 +1,37 @@
+// Package sqlroute owns dbproxy's statement routing decision: given the text
+// of a simple query or of a prepared statement, it says whether the statement
+// must run on the primary or may run on a replica, why, and what else the
+// session layer must know about it (transaction control, session state
+// changes, LISTEN, advisory locks, proxy-local tiergate.* settings, and the
+// tables it reads and writes).
+//
+// It is pure: no sockets, no logging, no clocks. A [Classifier] normalises the
+// statement with a hand-written lexer into a 64-bit digest (literals become
+// placeholders, whitespace and comments collapse, routing hints are kept),
+// looks the digest up in a bounded cache, and only on a miss parses the text
+// with the real PostgreSQL parser (pg_query_go, cgo). Decisions are a function
+// of the digest alone, so a cached [Decision] is shared, immutable, and
+// returned without allocating.
+//
+// Routing rules, in short:
+//
+//   - Reads go to a replica: SELECT, TABLE, VALUES, WITH without
+//     data-modifying parts, SHOW, EXPLAIN (without ANALYZE, or ANALYZE of a
+//     read), COPY ... TO.
+//   - Everything else goes to the primary, including SELECT ... FOR UPDATE /
+//     SHARE / NO KEY UPDATE / KEY SHARE, SELECT ... INTO, calls to known
+//     writing functions (nextval, setval, pg_advisory_*, pg_notify, lo_*
+//     writes, txid_current, pg_current_xact_id, ...) and to the functions in
+//     [Config.WriteFunctions], EXECUTE of a SQL-level prepared statement, and
+//     statements the parser rejects (reason "unparsable"; the server will
+//     report the real error).
+//   - A multi-statement simple query goes to the primary if any part needs
+//     it. Statements that act on the current connection's state only
+//     (COMMIT, ROLLBACK, SAVEPOINT, SET, RESET, DISCARD, FETCH, ...) do not
+//     pull a batch either way; on their own they go to the primary.
+//   - A comment hint /* tiergate: primary */ or /* tiergate: replica */
+//     anywhere in the text overrides the target (FlagHint).
+//   - SET [LOCAL] tiergate.route = primary|replica|auto, RESET tiergate.route
+//     and SHOW tiergate.route are proxy-local (KindProxySet / FlagProxySetting):
+//     the session layer applies or answers them and never forwards them.
+package sqlroute
