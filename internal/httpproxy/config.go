@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/health"
 	"github.com/tiergate/tiergate/internal/admin"
 	"github.com/tiergate/tiergate/internal/config"
 	"github.com/tiergate/tiergate/internal/logging"
@@ -63,9 +64,13 @@ type UpstreamConfig struct {
 	// Name is how routes refer to the upstream. Required, unique.
 	Name     string          `yaml:"name"`
 	Backends []BackendConfig `yaml:"backends"`
-	// Balancer chooses the policy (round_robin by default), hash key,
-	// slow start and panic mode (on by default for the edge).
+	// Balancer chooses the policy (round_robin by default), hash key and
+	// slow start. Its panic_mode is set from the upstream's PanicMode.
 	Balancer balancer.Config `yaml:"balancer"`
+	// PanicMode sends traffic to every backend when none is healthy, rather
+	// than failing every request (when all are down, the health checks are
+	// the likelier culprit). Default true.
+	PanicMode *bool `yaml:"panic_mode"`
 
 	// ConnectTimeout bounds dialing a backend. Default 2s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
@@ -86,11 +91,10 @@ type UpstreamConfig struct {
 	IdleConnTimeout time.Duration `yaml:"idle_conn_timeout"`
 
 	Retry RetryConfig `yaml:"retry"`
-	// HealthCheck configures active checks; nil means none (backends are
-	// healthy until passive checks eject them).
-	HealthCheck *HealthCheckConfig `yaml:"health_check"`
-	// Outlier configures passive outlier detection (on by default).
-	Outlier OutlierConfig `yaml:"outlier"`
+	// Health configures active checks (health.active; absent means none, so
+	// backends count as healthy until passive checks eject them) and
+	// passive outlier detection (health.passive; on by default).
+	Health health.Config `yaml:"health"`
 }
 
 // BackendConfig is one web server.
@@ -168,9 +172,11 @@ func (u *UpstreamConfig) setDefaults() {
 			u.Backends[j].Weight = &one
 		}
 	}
-	if u.Balancer.Policy == "" {
-		u.Balancer.PanicMode = true
+	if u.PanicMode == nil {
+		on := true
+		u.PanicMode = &on
 	}
+	u.Balancer.PanicMode = *u.PanicMode
 	u.Balancer.SetDefaults()
 	setDur(&u.ConnectTimeout, 2*time.Second)
 	setDur(&u.ResponseTimeout, 30*time.Second)
@@ -196,10 +202,7 @@ func (u *UpstreamConfig) setDefaults() {
 	if r.BudgetMinPerSecond == 0 {
 		r.BudgetMinPerSecond = 10
 	}
-	if u.HealthCheck != nil {
-		u.HealthCheck.SetDefaults()
-	}
-	u.Outlier.SetDefaults()
+	u.Health.SetDefaults()
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -318,10 +321,7 @@ func (u *UpstreamConfig) validate() error {
 		re = append(re, config.Errorf("budget_min_per_second", "is negative"))
 	}
 	errs = append(errs, config.In("retry", config.Join(re...)))
-	if u.HealthCheck != nil {
-		errs = append(errs, config.In("health_check", u.HealthCheck.Validate()))
-	}
-	errs = append(errs, config.In("outlier", u.Outlier.Validate()))
+	errs = append(errs, config.In("health", u.Health.Validate()))
 	return config.Join(errs...)
 }
 

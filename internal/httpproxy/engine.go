@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +28,17 @@ type Engine struct {
 
 	gen atomic.Pointer[generation]
 
-	mu       sync.Mutex // serialises Reload; never taken on the request path
+	mu       sync.Mutex          // serialises Reload; never taken on the request path
 	backends map[string]*backend // key: upstream name + "/" + address
-	servers  []*fasthttp.Server
-	lns      []net.Listener
-	draining bool
+	monitors map[string]*monitorEntry
+	// backendIndex is a copy of backends for lock-free lookups by health
+	// listeners (which may run on the request path).
+	backendIndex atomic.Pointer[map[string]*backend]
+	bg           context.Context // lives until Close: health monitors run on it
+	bgCancel     context.CancelFunc
+	servers      []*fasthttp.Server
+	lns          []net.Listener
+	draining     bool
 }
 
 // generation is one loaded config, immutable once published.
@@ -47,14 +54,19 @@ func New(cfg *Config, log *zap.Logger, reg prometheus.Registerer) (*Engine, erro
 	e := &Engine{
 		log:      log,
 		backends: map[string]*backend{},
+		monitors: map[string]*monitorEntry{},
 	}
+	e.bg, e.bgCancel = context.WithCancel(context.Background())
+	e.backendIndex.Store(&map[string]*backend{})
 	e.metrics = newMetrics(e, reg)
 	g, err := e.build(cfg)
 	if err != nil {
+		e.Close()
 		return nil, err
 	}
 	e.access, err = newAccessLog(cfg.AccessLog, log)
 	if err != nil {
+		e.Close()
 		return nil, err
 	}
 	e.gen.Store(g)
@@ -129,14 +141,42 @@ func (e *Engine) build(cfg *Config) (*generation, error) {
 		bal.Update(members)
 		g.upstreams = append(g.upstreams, up)
 	}
-	for key := range e.backends {
+	idx := make(map[string]*backend, len(e.backends))
+	for key, be := range e.backends {
 		if !seen[key] {
 			// Removed: in-flight requests still hold it; its idle pooled
 			// connections close after IdleConnTimeout.
 			delete(e.backends, key)
+			continue
+		}
+		idx[key] = be
+	}
+	e.backendIndex.Store(&idx)
+	for i, up := range g.upstreams {
+		m, err := e.monitorFor(&cfg.Upstreams[i], up.backends)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: health: %w", up.name, err)
+		}
+		up.monitor = m
+	}
+	for name, ent := range e.monitors {
+		if !slices.Contains(names, name) {
+			ent.stop()
+			delete(e.monitors, name)
 		}
 	}
 	return g, nil
+}
+
+// Close stops the health monitors. Serve calls it after draining.
+func (e *Engine) Close() {
+	e.bgCancel()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, ent := range e.monitors {
+		ent.stop()
+		delete(e.monitors, name)
+	}
 }
 
 // Reload validates nothing itself (the loader did) and swaps in cfg. On
@@ -214,6 +254,7 @@ func (e *Engine) Serve(ctx context.Context, lns []net.Listener) error {
 	case serveErr = <-errc:
 	}
 	e.drain(cfg.DrainTimeout)
+	e.Close()
 	return serveErr
 }
 

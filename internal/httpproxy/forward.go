@@ -175,13 +175,13 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 			if up.retryableStatus(status) && idempotent && replayable && attempt < maxRetries && up.budget.tryRetry() {
 				_ = resp.CloseBodyStream()
 				pr.Done(errRetryStatus, lat)
-				e.passive(be, status, nil)
+				e.passive(up, be, status, nil)
 				be.retries.Add(1)
 				exclude = pr.Backend
 				resp.Reset()
 				continue
 			}
-			e.passive(be, status, nil)
+			e.passive(up, be, status, nil)
 			st.attempt = attempt
 			e.respond(ctx, route, up, be, resp, pr, lat)
 			released = true // the response now belongs to the client stream
@@ -189,7 +189,7 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 			return
 		}
 		pr.Done(err, lat)
-		e.passive(be, 0, err)
+		e.passive(up, be, 0, err)
 		be.responses[0].Add(1)
 		var dialErr *DialError
 		sent := !errors.As(err, &dialErr) && !errors.Is(err, fasthttp.ErrNoFreeConns)

@@ -33,7 +33,7 @@ func (e *Engine) tunnel(ctx *fasthttp.RequestCtx, g *generation, route *httprout
 	conn, err := net.DialTimeout("tcp", be.b.Address, up.cfg.ConnectTimeout)
 	if err != nil {
 		pr.Done(err, 0)
-		e.passive(be, 0, &DialError{Err: err})
+		e.passive(up, be, 0, &DialError{Err: err})
 		e.fail(ctx, g, route, up, fasthttp.StatusBadGateway, reasonConnect, start, 0)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/health"
 )
 
 // backend is one web server as the engine sees it: the balancer's view
@@ -67,6 +68,7 @@ type upstream struct {
 	retryOn  [100]bool // retryOn[s-500] for 5xx statuses that warrant a retry
 	budget   *retryBudget
 	latency  observer
+	monitor  *health.Monitor
 }
 
 // observer is the part of a Prometheus histogram the hot path uses.
