@@ -239,3 +239,7 @@ func runManager(t *testing.T, m *Manager) (stop func()) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
