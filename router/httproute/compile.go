@@ -477,9 +477,15 @@ func checkPathLiteral(p string) error {
 	return nil
 }
 
-// framingHeaders may not be set or added by header edits: the engine owns
-// connection management and message framing.
-var framingHeaders = []string{"Connection", "Content-Length", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+// isManagedHeader reports whether header edits may not set or add the
+// (canonical) name: the engine owns connection management and framing.
+func isManagedHeader(canon string) bool {
+	switch canon {
+	case "Connection", "Content-Length", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
 
 func compileHeaderOps(hc *HeaderOpsConfig) (HeaderOps, error) {
 	var errs []error
@@ -505,7 +511,7 @@ func compileHeaderOps(hc *HeaderOpsConfig) (HeaderOps, error) {
 				errs = append(errs, config.Errorf(path, "header name %q %v", n, err))
 				continue
 			}
-			if slices.Contains(framingHeaders, canon) {
+			if isManagedHeader(canon) {
 				errs = append(errs, config.Errorf(path, "%s is managed by the proxy and cannot be set", canon))
 				continue
 			}

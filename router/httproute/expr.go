@@ -33,18 +33,33 @@ const (
 	useAll = useMethod | useHost | usePath | useQuery | useClientIP
 )
 
-var envVars = map[string]int{
-	"Method":   useMethod,
-	"Host":     useHost,
-	"Path":     usePath,
-	"Query":    useQuery,
-	"ClientIP": useClientIP,
+// envVarBit returns the uses bit of an env variable name, or 0.
+func envVarBit(name string) int {
+	switch name {
+	case "Method":
+		return useMethod
+	case "Host":
+		return useHost
+	case "Path":
+		return usePath
+	case "Query":
+		return useQuery
+	case "ClientIP":
+		return useClientIP
+	}
+	return 0
 }
 
-// exprFuncNames are the request functions, called as Name(arg) by users and
-// rewritten to Name($env, arg) at compile time so they can reach the request
-// without a method value per call.
-var exprFuncNames = []string{"Header", "Cookie", "QueryParam"}
+// isRequestFunc reports whether name is one of the request functions, which
+// users call as Name(arg) and which are rewritten to Name($env, arg) at
+// compile time, so they reach the request without a method value per call.
+func isRequestFunc(name string) bool {
+	switch name {
+	case "Header", "Cookie", "QueryParam":
+		return true
+	}
+	return false
+}
 
 // exprProgram is one compiled route expression.
 type exprProgram struct {
@@ -86,7 +101,7 @@ func (u *usedVars) Visit(node *ast.Node) {
 		u.mask = useAll
 		return
 	}
-	u.mask |= envVars[id.Value]
+	u.mask |= envVarBit(id.Value)
 }
 
 // envArgPatch rewrites Header(x) into Header($env, x), and likewise for the
@@ -102,13 +117,10 @@ func (envArgPatch) Visit(node *ast.Node) {
 	if !ok {
 		return
 	}
-	for _, name := range exprFuncNames {
-		if id.Value == name {
-			env := &ast.IdentifierNode{Value: "$env"}
-			env.SetLocation(call.Location())
-			call.Arguments = append([]ast.Node{env}, call.Arguments...)
-			return
-		}
+	if isRequestFunc(id.Value) {
+		env := &ast.IdentifierNode{Value: "$env"}
+		env.SetLocation(call.Location())
+		call.Arguments = append([]ast.Node{env}, call.Arguments...)
 	}
 }
 

@@ -55,9 +55,13 @@ func IsHopByHop(name []byte) bool {
 // Well-known names are returned as constants; any other nominated header
 // costs one small string allocation.
 func AppendHeadersToStrip(dst []string, connection []byte) []string {
-	for _, h := range hopByHop {
-		if !containsFold(dst, []byte(h)) {
-			dst = append(dst, h)
+	if len(dst) == 0 {
+		dst = append(dst, hopByHop[:]...)
+	} else {
+		for _, h := range hopByHop {
+			if !containsFold(dst, []byte(h)) {
+				dst = append(dst, h)
+			}
 		}
 	}
 	for len(connection) > 0 {

@@ -31,7 +31,17 @@ const (
 	varQuery
 )
 
-var tmplVars = map[string]tmplVar{"host": varHost, "path": varPath, "query": varQuery}
+func lookupTmplVar(name string) (tmplVar, bool) {
+	switch name {
+	case "host":
+		return varHost, true
+	case "path":
+		return varPath, true
+	case "query":
+		return varQuery, true
+	}
+	return varNone, false
+}
 
 // tmplPart is a literal, or a variable when v is not varNone.
 type tmplPart struct {
@@ -101,8 +111,6 @@ func appendEscaped(dst, b []byte) []byte {
 	return dst
 }
 
-var redirectStatuses = []int{301, 302, 303, 307, 308}
-
 // compileRedirect checks and compiles a redirect; errors name fields of
 // RedirectConfig.
 func compileRedirect(c *RedirectConfig) (Redirect, error) {
@@ -111,11 +119,9 @@ func compileRedirect(c *RedirectConfig) (Redirect, error) {
 	if status == 0 {
 		status = DefaultRedirectStatus
 	}
-	ok := false
-	for _, s := range redirectStatuses {
-		ok = ok || s == status
-	}
-	if !ok {
+	switch status {
+	case 301, 302, 303, 307, 308:
+	default:
 		errs = append(errs, config.Errorf("status", "%d is not a redirect status (301, 302, 303, 307 or 308)", c.Status))
 	}
 	parts, err := parseTemplate(c.To)
@@ -165,7 +171,7 @@ func parseTemplate(s string) ([]tmplPart, error) {
 			j++
 		}
 		name := s[i+1 : j]
-		v, ok := tmplVars[name]
+		v, ok := lookupTmplVar(name)
 		if !ok {
 			return nil, fmt.Errorf("unknown variable $%s in %q (known: $host, $path, $query; $$ is a literal $)", name, s)
 		}
