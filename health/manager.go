@@ -55,7 +55,7 @@ func NewManager(cfg CheckConfig, probes ProbeFactory, opts Options) (*Manager, e
 		cfg:      cfg,
 		probes:   probes,
 		opts:     opts,
-		log:      opts.Logger.Named("health"),
+		log:      opts.Logger.Named("active"),
 		checkers: map[string]*checker{},
 	}
 	m.opts.Logger = m.log

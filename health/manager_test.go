@@ -41,7 +41,7 @@ func TestManagerDetectsDeadAndRecoveredBackend(t *testing.T) {
 	start := time.Now()
 	limit := time.Duration(cfg.Fall)*(cfg.Interval+cfg.Timeout) + 500*time.Millisecond
 	eventually(t, limit, "500s mark the target down", func() bool { return !m.Healthy("web-1") })
-	if took := time.Since(start); took < time.Duration(cfg.Fall-1)*cfg.Interval*9/10 {
+	if took := time.Since(start); took < time.Duration(cfg.Fall-1)*cfg.Interval*3/4 {
 		t.Errorf("down after %v: faster than fall=%d checks allow", took, cfg.Fall)
 	}
 	st, _ := m.Status("web-1")
