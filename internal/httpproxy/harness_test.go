@@ -84,7 +84,8 @@ type testEdge struct {
 	url    string
 	addr   string
 	cancel context.CancelFunc
-	done   chan error
+	done   chan error // closed when Serve has returned; err holds its result
+	err    error
 }
 
 func baseConfig(backends ...*testBackend) *Config {
@@ -125,9 +126,9 @@ func startEdge(t testing.TB, cfg *Config) *testEdge {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	te := &testEdge{eng: eng, addr: lns[0].Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	te := &testEdge{eng: eng, addr: lns[0].Addr().String(), cancel: cancel, done: make(chan error)}
 	te.url = "http://" + te.addr
-	go func() { te.done <- eng.Serve(ctx, lns) }()
+	go func() { te.err = eng.Serve(ctx, lns); close(te.done) }()
 	t.Cleanup(te.stop)
 	return te
 }
