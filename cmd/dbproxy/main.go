@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,21 +51,65 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
+	if err := serve(ctx, *path, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("dbproxy stopped", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg *pgproxy.Config, log *zap.Logger) error {
+// serve runs the proxy and its admin listener until ctx ends. SIGHUP
+// reloads the config file without dropping clients.
+func serve(ctx context.Context, path string, cfg *pgproxy.Config, log *zap.Logger) error {
 	reg := admin.NewRegistry()
 	adm := admin.New(cfg.Admin, log, reg)
-	ln, err := adm.Listen()
+	admLn, err := adm.Listen()
 	if err != nil {
 		return err
 	}
-	adm.SetReady(func() error { return errors.New("the Postgres proxy engine is not built yet") })
-	log.Warn("the Postgres proxy engine is not built yet: only the admin listener runs")
-	return adm.Serve(ctx, ln)
+	load := func() (*pgproxy.Config, error) { return pgproxy.LoadConfig(path) }
+	srv, err := pgproxy.New(cfg, pgproxy.Options{Log: log, Registry: reg, LoadConfig: load})
+	if err != nil {
+		_ = admLn.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = admLn.Close()
+		return fmt.Errorf("dbproxy: listen %s: %w", cfg.Listen, err)
+	}
+	adm.SetReady(srv.Ready)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				next, err := load()
+				if err == nil {
+					err = srv.Reload(next)
+				}
+				if err != nil {
+					log.Error("reload failed; keeping the running config", zap.Error(err))
+					continue
+				}
+				adm.SetToken(next.Admin.Token)
+			}
+		}
+	}()
+
+	admErr := make(chan error, 1)
+	actx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	go func() { admErr <- adm.Serve(actx, admLn) }()
+	err = srv.Serve(ctx, ln)
+	stopAdmin()
+	if aerr := <-admErr; err == nil {
+		err = aerr
+	}
+	return err
 }

@@ -3,6 +3,8 @@ package pgproxy
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/tiergate/tiergate/internal/admin"
 	"github.com/tiergate/tiergate/internal/config"
@@ -12,6 +14,24 @@ import (
 // DefaultAdminListen is dbproxy's admin address when none is configured.
 const DefaultAdminListen = "127.0.0.1:9902"
 
+// ConsoleDatabase is the virtual database that holds the admin console.
+const ConsoleDatabase = "tiergate"
+
+// Pool modes.
+const (
+	// PoolModeTransaction lends a server connection for one transaction.
+	PoolModeTransaction = "transaction"
+	// PoolModeSession lends a server connection for the client's lifetime.
+	PoolModeSession = "session"
+)
+
+// Read-your-writes modes.
+const (
+	RYWLSN    = "lsn"
+	RYWWindow = "window"
+	RYWOff    = "off"
+)
+
 // Config is the whole dbproxy config file (configs/dbproxy.yaml).
 type Config struct {
 	Log   logging.Config `yaml:"log"`
@@ -19,10 +39,97 @@ type Config struct {
 	// Listen is the Postgres protocol address clients connect to.
 	// Default: 127.0.0.1:6432.
 	Listen string `yaml:"listen"`
+	// MaxClientConn caps concurrent client connections; more are refused
+	// with SQLSTATE 53300. Default: 1000.
+	MaxClientConn int `yaml:"max_client_conn"`
+	// MaxMessageSize caps one protocol message from a client or a server;
+	// a bigger one is a protocol violation (08P01). Default: 64MiB.
+	MaxMessageSize config.ByteSize `yaml:"max_message_size"`
+	// AdminUsers may log in to the console database "tiergate". They must
+	// be listed in Users (that is where their password lives). Default: none.
+	AdminUsers []string `yaml:"admin_users"`
+	// ShutdownTimeout is how long SIGTERM waits for open transactions
+	// before closing every connection. Default: 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Pool sizes and timeouts, shared by every (database, user, node) pool.
+	Pool PoolConfig `yaml:"pool"`
+	// Routing is the read/write split.
+	Routing RoutingConfig `yaml:"routing"`
+	// Health is the active node check.
+	Health HealthConfig `yaml:"health"`
 	// Users who may log in through the proxy.
 	Users []UserConfig `yaml:"users"`
 	// Databases maps the database name clients ask for to a cluster.
 	Databases map[string]DatabaseConfig `yaml:"databases"`
+}
+
+// PoolConfig sizes the server connection pools. There is one pool per
+// (database, user, node).
+type PoolConfig struct {
+	// Mode is transaction (default) or session.
+	Mode string `yaml:"mode"`
+	// Size is the most server connections per pool. Default: 20.
+	Size int `yaml:"size"`
+	// MinIdle is how many idle connections each pool keeps open. Default: 0.
+	MinIdle int `yaml:"min_idle"`
+	// ServerLifetime closes a server connection this old when it is next
+	// idle. Default: 1h; 0 keeps connections forever.
+	ServerLifetime time.Duration `yaml:"server_lifetime"`
+	// ServerIdleTimeout closes a connection idle this long (above MinIdle).
+	// Default: 10m; 0 never closes idle connections.
+	ServerIdleTimeout time.Duration `yaml:"server_idle_timeout"`
+	// QueryWaitTimeout is how long a query waits for a free server
+	// connection before failing with SQLSTATE 53300. Default: 30s.
+	QueryWaitTimeout time.Duration `yaml:"query_wait_timeout"`
+	// ConnectTimeout bounds dialing and logging in to a server. Default: 5s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// RoutingConfig is the read/write split.
+type RoutingConfig struct {
+	// ReadWriteSplit sends reads to replicas. Default: true. Set
+	// disable_read_write_split: true to send everything to the primary.
+	DisableReadWriteSplit bool `yaml:"disable_read_write_split"`
+	// ReadYourWrites is lsn (default), window or off. lsn: after a client
+	// commits a write its reads stay on the primary until a replica has
+	// replayed the commit's WAL position; window: for RYWWindow after the
+	// write; off: no stickiness.
+	ReadYourWrites string `yaml:"read_your_writes"`
+	// RYWWindow is the stickiness window of read_your_writes: window.
+	// Default: 2s.
+	RYWWindow time.Duration `yaml:"ryw_window"`
+	// FallbackToPrimary sends reads to the primary when no replica is
+	// usable. Default: true (disable_fallback_to_primary: true turns it off,
+	// and reads then fail with SQLSTATE 08006).
+	DisableFallbackToPrimary bool `yaml:"disable_fallback_to_primary"`
+	// MaxReplicaLagBytes stops reads to a replica whose replay position is
+	// this far behind the primary. Default: 16MiB; 0 disables the check.
+	MaxReplicaLagBytes config.ByteSize `yaml:"max_replica_lag_bytes"`
+	// MaxReplicaLag stops reads to a replica whose last replayed transaction
+	// is this old while it is behind. Default: 0 (off).
+	MaxReplicaLag time.Duration `yaml:"max_replica_lag"`
+	// ReadRetries is how many other nodes a read is retried on after a
+	// connection error, when nothing was sent to the client yet. Default: 2.
+	ReadRetries int `yaml:"read_retries"`
+}
+
+// HealthConfig is the active check of every node.
+type HealthConfig struct {
+	// Interval between checks of one node. Default: 1s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout bounds one check (connect included). Default: 1s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Rise is how many consecutive passes make a node healthy. Default: 1.
+	Rise int `yaml:"rise"`
+	// Fall is how many consecutive failures make a node unhealthy.
+	// Default: 2. A connection error seen by a client session marks the
+	// node unhealthy at once.
+	Fall int `yaml:"fall"`
+	// User and Password log the checker in (on the database's
+	// server_database). Default: the first user in users (its server
+	// credentials).
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
 }
 
 // UserConfig is one proxy user.
@@ -34,6 +141,12 @@ type UserConfig struct {
 	Password string `yaml:"password"`
 	// Auth is scram-sha-256 (default), md5 or trust.
 	Auth string `yaml:"auth"`
+	// ServerUser is the role used on the servers. Default: Name.
+	ServerUser string `yaml:"server_user"`
+	// ServerPassword is the clear-text password for the servers. Default:
+	// Password when that is clear text; required when Password is a hash
+	// and the servers do not trust the proxy.
+	ServerPassword string `yaml:"server_password"`
 }
 
 // DatabaseConfig is one primary and its replicas.
@@ -65,9 +178,28 @@ func (c *Config) SetDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:6432"
 	}
+	if c.MaxClientConn == 0 {
+		c.MaxClientConn = 1000
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 64 << 20
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	c.Pool.SetDefaults()
+	c.Routing.SetDefaults()
+	c.Health.SetDefaults()
 	for i := range c.Users {
-		if c.Users[i].Auth == "" {
-			c.Users[i].Auth = "scram-sha-256"
+		u := &c.Users[i]
+		if u.Auth == "" {
+			u.Auth = "scram-sha-256"
+		}
+		if u.ServerUser == "" {
+			u.ServerUser = u.Name
+		}
+		if u.ServerPassword == "" && !isHashedPassword(u.Password) {
+			u.ServerPassword = u.Password
 		}
 	}
 	for name, d := range c.Databases {
@@ -78,12 +210,133 @@ func (c *Config) SetDefaults() {
 	}
 }
 
+// SetDefaults fills in the documented defaults.
+func (p *PoolConfig) SetDefaults() {
+	if p.Mode == "" {
+		p.Mode = PoolModeTransaction
+	}
+	if p.Size == 0 {
+		p.Size = 20
+	}
+	if p.ServerLifetime == 0 {
+		p.ServerLifetime = time.Hour
+	}
+	if p.ServerIdleTimeout == 0 {
+		p.ServerIdleTimeout = 10 * time.Minute
+	}
+	if p.QueryWaitTimeout == 0 {
+		p.QueryWaitTimeout = 30 * time.Second
+	}
+	if p.ConnectTimeout == 0 {
+		p.ConnectTimeout = 5 * time.Second
+	}
+}
+
+// Validate reports impossible sizes and an unknown mode.
+func (p *PoolConfig) Validate() error {
+	var errs []error
+	errs = append(errs, config.CheckOneOf("mode", p.Mode, PoolModeTransaction, PoolModeSession))
+	if p.Size < 1 {
+		errs = append(errs, config.Errorf("size", "must be at least 1, got %d", p.Size))
+	}
+	if p.MinIdle < 0 || p.MinIdle > p.Size {
+		errs = append(errs, config.Errorf("min_idle", "must be between 0 and size (%d), got %d", p.Size, p.MinIdle))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"server_lifetime", p.ServerLifetime}, {"server_idle_timeout", p.ServerIdleTimeout}, {"query_wait_timeout", p.QueryWaitTimeout}, {"connect_timeout", p.ConnectTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, config.Errorf(d.name, "must not be negative"))
+		}
+	}
+	return config.Join(errs...)
+}
+
+// SetDefaults fills in the documented defaults.
+func (r *RoutingConfig) SetDefaults() {
+	if r.ReadYourWrites == "" {
+		r.ReadYourWrites = RYWLSN
+	}
+	if r.RYWWindow == 0 {
+		r.RYWWindow = 2 * time.Second
+	}
+	if r.MaxReplicaLagBytes == 0 {
+		r.MaxReplicaLagBytes = 16 << 20
+	}
+	if r.ReadRetries == 0 {
+		r.ReadRetries = 2
+	}
+}
+
+// Validate reports an unknown read_your_writes mode and negative values.
+func (r *RoutingConfig) Validate() error {
+	var errs []error
+	errs = append(errs, config.CheckOneOf("read_your_writes", r.ReadYourWrites, RYWLSN, RYWWindow, RYWOff))
+	if r.RYWWindow < 0 {
+		errs = append(errs, config.Errorf("ryw_window", "must not be negative"))
+	}
+	if r.MaxReplicaLag < 0 {
+		errs = append(errs, config.Errorf("max_replica_lag", "must not be negative"))
+	}
+	if r.ReadRetries < 0 {
+		errs = append(errs, config.Errorf("read_retries", "must not be negative"))
+	}
+	return config.Join(errs...)
+}
+
+// SetDefaults fills in the documented defaults.
+func (h *HealthConfig) SetDefaults() {
+	if h.Interval == 0 {
+		h.Interval = time.Second
+	}
+	if h.Timeout == 0 {
+		h.Timeout = time.Second
+	}
+	if h.Rise == 0 {
+		h.Rise = 1
+	}
+	if h.Fall == 0 {
+		h.Fall = 2
+	}
+}
+
+// Validate reports non-positive intervals and thresholds.
+func (h *HealthConfig) Validate() error {
+	var errs []error
+	if h.Interval <= 0 {
+		errs = append(errs, config.Errorf("interval", "must be positive"))
+	}
+	if h.Timeout <= 0 {
+		errs = append(errs, config.Errorf("timeout", "must be positive"))
+	}
+	if h.Rise < 1 {
+		errs = append(errs, config.Errorf("rise", "must be at least 1"))
+	}
+	if h.Fall < 1 {
+		errs = append(errs, config.Errorf("fall", "must be at least 1"))
+	}
+	return config.Join(errs...)
+}
+
 // Validate checks the whole file.
 func (c *Config) Validate() error {
 	errs := []error{
 		config.In("log", c.Log.Validate()),
 		config.In("admin", c.Admin.Validate()),
 		config.CheckHostPort("listen", c.Listen, true),
+		config.In("pool", c.Pool.Validate()),
+		config.In("routing", c.Routing.Validate()),
+		config.In("health", c.Health.Validate()),
+	}
+	if c.MaxClientConn < 1 {
+		errs = append(errs, config.Errorf("max_client_conn", "must be at least 1"))
+	}
+	if c.MaxMessageSize < 1024 || c.MaxMessageSize > 1<<30 {
+		errs = append(errs, config.Errorf("max_message_size", "must be between 1KiB and 1GiB, got %v", c.MaxMessageSize))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, config.Errorf("shutdown_timeout", "must not be negative"))
 	}
 	if len(c.Users) == 0 {
 		errs = append(errs, config.Errorf("users", "at least one user is required"))
@@ -101,7 +354,20 @@ func (c *Config) Validate() error {
 		if u.Auth != "trust" && u.Password == "" {
 			ue = append(ue, config.Errorf("password", "is required with auth %s", u.Auth))
 		}
+		if u.Password != "" {
+			if _, err := newCredentials(u.Name, u.Password); err != nil {
+				ue = append(ue, config.Errorf("password", "%v", err))
+			}
+		}
+		if u.Auth == "md5" && strings.HasPrefix(u.Password, "SCRAM-SHA-256$") {
+			ue = append(ue, config.Errorf("password", "a SCRAM verifier cannot check md5 logins: use the clear-text password or an md5 hash"))
+		}
 		errs = append(errs, config.At("users", i, config.Join(ue...)))
+	}
+	for i, a := range c.AdminUsers {
+		if !seen[a] {
+			errs = append(errs, config.Errorf(config.Index("admin_users", i), "%q is not in users", a))
+		}
 	}
 	if len(c.Databases) == 0 {
 		errs = append(errs, config.Errorf("databases", "at least one database is required"))
@@ -109,6 +375,9 @@ func (c *Config) Validate() error {
 	for _, name := range c.databaseNames() {
 		d := c.Databases[name]
 		de := []error{config.CheckHostPort("primary", d.Primary, false)}
+		if name == ConsoleDatabase {
+			de = append(de, config.Errorf("", "%q is the admin console's name", name))
+		}
 		for i, r := range d.Replicas {
 			de = append(de, config.CheckHostPort(config.Index("replicas", i), r, false))
 		}
@@ -124,6 +393,25 @@ func (c *Config) databaseNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// user returns the user named name, or nil.
+func (c *Config) user(name string) *UserConfig {
+	for i := range c.Users {
+		if c.Users[i].Name == name {
+			return &c.Users[i]
+		}
+	}
+	return nil
+}
+
+func (c *Config) isAdmin(name string) bool {
+	for _, a := range c.AdminUsers {
+		if a == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Summary is the one line `dbproxy -check` prints.

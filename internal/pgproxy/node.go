@@ -1,0 +1,169 @@
+package pgproxy
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Node roles as configured.
+const (
+	rolePrimary = "primary"
+	roleReplica = "replica"
+)
+
+// node is one PostgreSQL server of a cluster. Its health state lives in
+// atomics written by its checker (and by sessions that see it fail) and
+// read on every routing decision; the node object is kept across reloads
+// while its address and role stay, so the state survives.
+type node struct {
+	db   string // proxy database name
+	addr string
+	role string // configured role
+
+	healthy    atomic.Bool
+	inRecovery atomic.Bool
+	checked    atomic.Bool   // at least one check finished
+	lsn        atomic.Uint64 // replay LSN (replica) or current LSN (primary)
+	lagBytes   atomic.Int64
+	lagSeconds atomic.Uint64 // float64 bits
+	lastCheck  atomic.Int64  // unix ns
+	lastErr    atomic.Pointer[string]
+	passes     atomic.Int32
+	fails      atomic.Int32
+
+	// pools by proxy user; replaced as a whole on reload.
+	pools atomic.Pointer[map[string]*pool]
+
+	// maxLagBytes / maxLag are the routing limits in force.
+	maxLagBytes atomic.Int64
+	maxLag      atomic.Int64
+}
+
+func newNode(db, addr, role string) *node {
+	n := &node{db: db, addr: addr, role: role}
+	n.healthy.Store(true) // optimistic until the first check says otherwise
+	n.inRecovery.Store(role == roleReplica)
+	empty := map[string]*pool{}
+	n.pools.Store(&empty)
+	return n
+}
+
+// usable reports whether the node may take new connections at all.
+func (n *node) usable() bool { return n.healthy.Load() }
+
+// readable reports whether the node may serve reads that need at least
+// minLSN replayed (0: no floor).
+func (n *node) readable(minLSN uint64) bool {
+	if !n.healthy.Load() {
+		return false
+	}
+	if n.role == rolePrimary {
+		return true
+	}
+	if !n.inRecovery.Load() {
+		return false // a replica that is not in recovery is in the wrong role
+	}
+	if max := n.maxLagBytes.Load(); max > 0 && n.lagBytes.Load() > max {
+		return false
+	}
+	if max := n.maxLag.Load(); max > 0 && n.lagSec() > time.Duration(max).Seconds() {
+		return false
+	}
+	return minLSN == 0 || n.lsn.Load() >= minLSN
+}
+
+func (n *node) lagSec() float64 { return math.Float64frombits(n.lagSeconds.Load()) }
+
+func (n *node) pool(user string) *pool { return (*n.pools.Load())[user] }
+
+// markDown takes the node out of rotation at once (a session saw it fail);
+// the checker brings it back after `rise` passes.
+func (n *node) markDown(reason string) {
+	n.passes.Store(0)
+	if n.healthy.Swap(false) {
+		n.lastErr.Store(&reason)
+	}
+	for _, p := range *n.pools.Load() {
+		p.purgeIdle()
+	}
+}
+
+func (n *node) errString() string {
+	if p := n.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// cluster is one configured database: a primary and its replicas.
+type cluster struct {
+	name     string
+	serverDB string
+	primary  *node
+	replicas []*node
+	rr       atomic.Uint32
+	stats    *clusterStats
+}
+
+// knownParams returns the reported parameters of user's connections
+// (primary first), or nil before any connection was made.
+func (c *cluster) knownParams(user string) map[string]string {
+	for _, n := range c.nodes() {
+		if p := n.pool(user); p != nil {
+			if m := p.params.Load(); m != nil {
+				return *m
+			}
+		}
+	}
+	return nil
+}
+
+// clusterStats are the console's SHOW STATS counters; they survive
+// reloads with the cluster name.
+type clusterStats struct {
+	primaryQueries atomic.Int64
+	replicaQueries atomic.Int64
+	errors         atomic.Int64
+	retries        atomic.Int64
+	rywPrimary     atomic.Int64 // reads sent to the primary for read-your-writes
+	fallbacks      atomic.Int64 // reads sent to the primary: no replica usable
+	waitNanos      atomic.Int64
+	waits          atomic.Int64
+}
+
+// pickReplica chooses a replica that has replayed minLSN, round robin,
+// skipping exclude. It returns nil when none is usable.
+//
+// TODO(balancer): use balancer.Balancer (least_conn / p2c_ewma) once that
+// package is committed; this is plain round robin over the same predicate.
+func (c *cluster) pickReplica(minLSN uint64, exclude map[*node]bool) *node {
+	n := len(c.replicas)
+	if n == 0 {
+		return nil
+	}
+	start := int(c.rr.Add(1))
+	for i := 0; i < n; i++ {
+		r := c.replicas[(start+i)%n]
+		if exclude[r] || !r.readable(minLSN) {
+			continue
+		}
+		return r
+	}
+	return nil
+}
+
+// anyReplicaBehind reports whether some usable replica has not replayed
+// minLSN (so read-your-writes kept a read on the primary).
+func (c *cluster) anyReplicaReadable() bool {
+	for _, r := range c.replicas {
+		if r.readable(0) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *cluster) nodes() []*node {
+	return append([]*node{c.primary}, c.replicas...)
+}

@@ -1,0 +1,528 @@
+package pgproxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Options are the code-level dependencies of a Server; the zero value
+// works (no logging, no metrics, no console RELOAD).
+type Options struct {
+	// Log receives the proxy's logs. Default: zap.NewNop().
+	Log *zap.Logger
+	// Registry, when set, gets the proxy's Prometheus metrics.
+	Registry prometheus.Registerer
+	// LoadConfig re-reads the config for the console's RELOAD (cmd/dbproxy
+	// passes a closure over the file path). nil: RELOAD is refused.
+	LoadConfig func() (*Config, error)
+}
+
+// Server is the dbproxy engine: it accepts client connections, logs them
+// in, and runs their sessions over pooled server connections. Its methods
+// are safe for concurrent use.
+type Server struct {
+	log      *zap.Logger
+	metrics  *metrics
+	loadCfg  func() (*Config, error)
+	classify func(string) stmtClass
+	secret   []byte
+
+	rt       atomic.Pointer[runtime]
+	ids      atomic.Uint64 // session ids (also their BackendKeyData process ids)
+	connIDs  atomic.Uint64 // server connection ids
+	tags     atomic.Uint64 // unnamed statement tags
+	nclients atomic.Int64
+	draining atomic.Bool
+	paused   atomic.Pointer[chan struct{}]
+
+	mu       sync.Mutex // guards the fields below; never taken per query
+	sessions map[uint32]*session
+	checkers map[*node]context.CancelFunc
+	bgCtx    context.Context
+	wg       sync.WaitGroup
+}
+
+// runtime is one immutable generation of the config with the objects built
+// from it. Sessions load it per unit of work; a reload swaps it.
+type runtime struct {
+	cfg      *Config
+	users    map[string]*userEntry
+	clusters map[string]*cluster
+}
+
+type userEntry struct {
+	cfg   UserConfig
+	creds *credentials
+}
+
+// New builds a Server for cfg (already defaulted and validated, as
+// LoadConfig returns it). Nothing runs until Serve.
+func New(cfg *Config, opts Options) (*Server, error) {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	srv := &Server{
+		log:      opts.Log.Named("pgproxy"),
+		metrics:  newMetrics(opts.Registry),
+		loadCfg:  opts.LoadConfig,
+		classify: keywordClassifier{}.classify,
+		secret:   randomBytes(32),
+		sessions: map[uint32]*session{},
+		checkers: map[*node]context.CancelFunc{},
+	}
+	rt, err := srv.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	srv.rt.Store(rt)
+	srv.metrics.registerGauges(srv)
+	return srv, nil
+}
+
+// build makes a runtime for cfg, reusing prev's nodes (health state) and
+// pools (connections) where they still fit.
+func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
+	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}}
+	for _, u := range cfg.Users {
+		e := &userEntry{cfg: u}
+		if u.Password != "" {
+			if prev != nil {
+				if old := prev.users[u.Name]; old != nil && old.cfg.Password == u.Password && old.creds != nil {
+					e.creds = old.creds
+				}
+			}
+			if e.creds == nil {
+				c, err := newCredentials(u.Name, u.Password)
+				if err != nil {
+					return nil, fmt.Errorf("user %s: %w", u.Name, err)
+				}
+				e.creds = c
+			}
+		}
+		rt.users[u.Name] = e
+	}
+	oldNodes := map[string]*node{}
+	oldStats := map[string]*clusterStats{}
+	if prev != nil {
+		for _, c := range prev.clusters {
+			oldStats[c.name] = c.stats
+			for _, n := range c.nodes() {
+				oldNodes[c.name+"|"+n.role+"|"+n.addr] = n
+			}
+		}
+	}
+	for _, name := range cfg.databaseNames() {
+		d := cfg.Databases[name]
+		c := &cluster{name: name, serverDB: d.ServerDatabase, stats: oldStats[name]}
+		if c.stats == nil {
+			c.stats = &clusterStats{}
+		}
+		mk := func(addr, role string) *node {
+			n := oldNodes[name+"|"+role+"|"+addr]
+			if n == nil {
+				n = newNode(name, addr, role)
+			}
+			n.maxLagBytes.Store(int64(cfg.Routing.MaxReplicaLagBytes))
+			n.maxLag.Store(int64(cfg.Routing.MaxReplicaLag))
+			pools := map[string]*pool{}
+			oldPools := *n.pools.Load()
+			for _, u := range cfg.Users {
+				if p := oldPools[u.Name]; p != nil && p.sameSettings(d.ServerDatabase, u.ServerUser, u.ServerPassword, cfg.Pool, int(cfg.MaxMessageSize)) {
+					pools[u.Name] = p
+					continue
+				}
+				p := newPool(n, u.Name, d.ServerDatabase, u.ServerUser, u.ServerPassword, cfg.Pool, int(cfg.MaxMessageSize), &srv.connIDs)
+				p.onWait = srv.metrics.poolWait
+				pools[u.Name] = p
+			}
+			n.pools.Store(&pools)
+			return n
+		}
+		c.primary = mk(d.Primary, rolePrimary)
+		for _, r := range d.Replicas {
+			c.replicas = append(c.replicas, mk(r, roleReplica))
+		}
+		rt.clusters[name] = c
+	}
+	return rt, nil
+}
+
+// allPools lists the pools of a runtime.
+func (rt *runtime) allPools() []*pool {
+	var out []*pool
+	for _, c := range rt.clusters {
+		for _, n := range c.nodes() {
+			for _, p := range *n.pools.Load() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func (rt *runtime) allNodes() []*node {
+	var out []*node
+	for _, name := range rt.cfg.databaseNames() {
+		out = append(out, rt.clusters[name].nodes()...)
+	}
+	return out
+}
+
+// Reload applies a new config without dropping clients: users, routing,
+// health and pool settings take effect for the next unit of work; nodes and
+// pools whose settings did not change keep their state and connections.
+// The listen address and the admin section need a restart.
+func (srv *Server) Reload(cfg *Config) error {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	prev := srv.rt.Load()
+	before := map[*pool]bool{}
+	for _, p := range prev.allPools() {
+		before[p] = true
+	}
+	rt, err := srv.build(cfg, prev)
+	if err != nil {
+		return err
+	}
+	srv.rt.Store(rt)
+	for _, p := range rt.allPools() {
+		delete(before, p)
+	}
+	for p := range before {
+		p.close()
+	}
+	srv.syncCheckersLocked(rt)
+	srv.log.Info("config reloaded", zap.String("summary", cfg.Summary()))
+	return nil
+}
+
+// syncCheckersLocked starts health checks for new nodes and stops those of
+// removed ones.
+func (srv *Server) syncCheckersLocked(rt *runtime) {
+	if srv.bgCtx == nil {
+		return
+	}
+	live := map[*node]bool{}
+	for _, n := range rt.allNodes() {
+		live[n] = true
+		if _, ok := srv.checkers[n]; !ok {
+			ctx, cancel := context.WithCancel(srv.bgCtx)
+			srv.checkers[n] = cancel
+			srv.wg.Add(1)
+			go func() {
+				defer srv.wg.Done()
+				srv.checkLoop(ctx, n)
+			}()
+		}
+	}
+	for n, cancel := range srv.checkers {
+		if !live[n] {
+			cancel()
+			delete(srv.checkers, n)
+		}
+	}
+}
+
+// Serve accepts clients on ln until ctx ends, then drains: no new clients,
+// idle clients are closed, open transactions get shutdown_timeout to
+// finish. It returns once every session and background loop has stopped.
+func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	srv.mu.Lock()
+	srv.bgCtx = bg
+	srv.syncCheckersLocked(srv.rt.Load())
+	srv.mu.Unlock()
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		srv.maintainLoop(bg)
+	}()
+	srv.log.Info("dbproxy listening", zap.String("addr", ln.Addr().String()))
+
+	var sessions sync.WaitGroup
+	acceptDone := make(chan error, 1)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				acceptDone <- err
+				return
+			}
+			sessions.Add(1)
+			go func() {
+				defer sessions.Done()
+				srv.serveConn(bg, conn)
+			}()
+		}
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+		_ = ln.Close()
+		<-acceptDone
+	case err = <-acceptDone:
+		err = fmt.Errorf("pgproxy: accept: %w", err)
+	}
+	srv.drain(&sessions)
+	stopBG()
+	srv.wg.Wait()
+	for _, p := range srv.rt.Load().allPools() {
+		p.close()
+	}
+	return err
+}
+
+// drain stops sessions: idle ones now, those in a transaction when it ends
+// or when shutdown_timeout passes.
+func (srv *Server) drain(sessions *sync.WaitGroup) {
+	srv.draining.Store(true)
+	srv.Resume()
+	srv.forEachSession(func(s *session) { _ = s.conn.SetReadDeadline(time.Now()) })
+	done := make(chan struct{})
+	go func() { sessions.Wait(); close(done) }()
+	timeout := srv.rt.Load().cfg.ShutdownTimeout
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		srv.log.Warn("shutdown timeout: closing the remaining clients")
+		srv.forEachSession(func(s *session) { _ = s.conn.Close() })
+		<-done
+	}
+}
+
+func (srv *Server) forEachSession(f func(*session)) {
+	srv.mu.Lock()
+	list := make([]*session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		list = append(list, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range list {
+		f(s)
+	}
+}
+
+// maintainLoop keeps pools within their idle and lifetime limits.
+func (srv *Server) maintainLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		func() {
+			defer srv.recoverLog("pool maintenance")
+			for _, p := range srv.rt.Load().allPools() {
+				p.maintain(ctx)
+			}
+		}()
+	}
+}
+
+func (srv *Server) recoverLog(what string) {
+	if r := recover(); r != nil {
+		srv.log.Error("panic", zap.String("in", what), zap.Any("panic", r), zap.Stack("stack"))
+	}
+}
+
+// serveConn runs one client connection from startup to close.
+func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	defer srv.recoverLog("client session")
+	s := &session{srv: srv, conn: conn, addr: conn.RemoteAddr().String(), connectedAt: time.Now(), secret: randomBytes(4)}
+	s.id = srv.ids.Add(1)
+	s.log = srv.log
+	n := srv.nclients.Add(1)
+	defer srv.nclients.Add(-1)
+	if srv.draining.Load() {
+		srv.reject(conn, &pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: sqlstateCannotConnectNow, Message: "the database system is shutting down"})
+		return
+	}
+	if n > int64(srv.rt.Load().cfg.MaxClientConn) {
+		srv.reject(conn, clientError(ErrTooManyClients))
+		return
+	}
+	st, err := srv.login(ctx, s)
+	if err != nil {
+		if !errors.Is(err, errClientGone) {
+			srv.metrics.error(clientError(err).Code)
+			s.send(clientError(err))
+			_ = s.flush()
+		}
+		return
+	}
+	if st == nil {
+		return // a CancelRequest was served
+	}
+	srv.mu.Lock()
+	srv.sessions[uint32(s.id)] = s
+	srv.mu.Unlock()
+	defer func() {
+		srv.mu.Lock()
+		delete(srv.sessions, uint32(s.id))
+		srv.mu.Unlock()
+	}()
+	s.send(&pgproto3.BackendKeyData{ProcessID: uint32(s.id), SecretKey: s.secret})
+	s.send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	if err := s.flush(); err != nil {
+		return
+	}
+	if s.dbName == ConsoleDatabase {
+		err = srv.console(s)
+	} else {
+		err = s.run(ctx)
+		_ = s.stopPump()
+		s.close()
+	}
+	switch {
+	case err == nil, errors.Is(err, errClientGone):
+	default:
+		srv.log.Debug("session ended", zap.Uint64("client", s.id), zap.Error(err))
+		srv.metrics.error(clientError(err).Code)
+		s.out = s.out[:0]
+		s.send(clientError(err))
+		_ = s.flush()
+	}
+}
+
+// reject answers a connection before login (a raw FATAL after reading
+// nothing: clients read it as a startup failure).
+func (srv *Server) reject(conn net.Conn, e *pgproto3.ErrorResponse) {
+	srv.metrics.error(e.Code)
+	buf, err := e.Encode(nil)
+	if err == nil {
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write(buf)
+	}
+}
+
+// cancel serves a CancelRequest: it forwards it to the server connection
+// the matching session is using right now, and to no other.
+func (srv *Server) cancel(pid uint32, key []byte) {
+	srv.mu.Lock()
+	s := srv.sessions[pid]
+	srv.mu.Unlock()
+	if s == nil || subtle.ConstantTimeCompare(s.secret, key) != 1 {
+		return
+	}
+	sc := s.active.Load()
+	if sc == nil {
+		return
+	}
+	sc.cancelRefs.Add(1)
+	defer sc.cancelRefs.Add(-1)
+	if s.active.Load() != sc {
+		return // released meanwhile: it may already serve someone else
+	}
+	if err := sendCancel(sc.pool.node.addr, sc.pid, sc.key); err != nil {
+		srv.log.Info("cancel request failed", zap.String("node", sc.pool.node.addr), zap.Error(err))
+	}
+}
+
+// sendCancel delivers a CancelRequest and waits until the server closed the
+// socket (it has then signalled its backend).
+func sendCancel(addr string, pid uint32, key []byte) error {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	buf, err := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: key}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(buf); err != nil {
+		return err
+	}
+	var b [1]byte
+	_, _ = conn.Read(b[:]) // EOF once the postmaster handled it
+	return nil
+}
+
+// Pause stops lending server connections (new units wait, up to
+// query_wait_timeout) and waits until none is lent out or ctx ends.
+func (srv *Server) Pause(ctx context.Context) error {
+	ch := make(chan struct{})
+	srv.paused.CompareAndSwap(nil, &ch)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		busy := 0
+		for _, p := range srv.rt.Load().allPools() {
+			busy += int(p.active.Load())
+		}
+		if busy == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pause: %d server connection(s) still in use: %w", busy, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Resume undoes Pause.
+func (srv *Server) Resume() {
+	if ch := srv.paused.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// waitResumed blocks while the proxy is paused.
+func (srv *Server) waitResumed(ctx context.Context, deadline time.Time) error {
+	ch := srv.paused.Load()
+	if ch == nil {
+		return nil
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-*ch:
+		return nil
+	case <-t.C:
+		return ErrPoolTimeout
+	case <-ctx.Done():
+		return ErrShutdown
+	}
+}
+
+// Ready reports nil when the proxy takes traffic: not draining and every
+// database's primary healthy.
+func (srv *Server) Ready() error {
+	if srv.draining.Load() {
+		return ErrShutdown
+	}
+	rt := srv.rt.Load()
+	var down []string
+	for _, name := range rt.cfg.databaseNames() {
+		if p := rt.clusters[name].primary; !p.usable() {
+			down = append(down, name+" ("+p.addr+")")
+		}
+	}
+	if len(down) > 0 {
+		sort.Strings(down)
+		return fmt.Errorf("primary down: %v", down)
+	}
+	return nil
+}
+
+// Clients returns the number of connected clients.
+func (srv *Server) Clients() int { return int(srv.nclients.Load()) }

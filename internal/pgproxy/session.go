@@ -1,0 +1,659 @@
+package pgproxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"go.uber.org/zap"
+)
+
+// clientFlushSize is how much relayed output is buffered before it is
+// written to the client mid-response.
+const clientFlushSize = 32 << 10
+
+// maxBatchBytes bounds the client messages held before a Sync: a bigger
+// batch is sent with an injected Flush, so neither side's buffers fill up.
+const maxBatchBytes = 256 << 10
+
+// errClientGone: the client connection failed or closed.
+var errClientGone = errors.New("client connection lost")
+
+// Session states for the console.
+const (
+	stateIdle int32 = iota
+	stateWaiting
+	stateActive
+)
+
+// session is one client connection after login. Its goroutine owns every
+// field; other goroutines (cancel, console, shutdown) only touch the
+// atomics and the client socket's deadline.
+type session struct {
+	srv         *Server
+	log         *zap.Logger
+	id          uint64
+	conn        net.Conn
+	be          *pgproto3.Backend
+	out         []byte
+	wrote       bool // bytes reached the client during the current unit
+	secret      []byte
+	user        string
+	dbName      string
+	addr        string
+	connectedAt time.Time
+	appName     atomic.Pointer[string]
+
+	cl   *cluster
+	want map[string]string // the parameters this client believes it has
+
+	server    *serverConn
+	srvNode   *node
+	active    atomic.Pointer[serverConn] // for CancelRequest
+	state     atomic.Int32
+	pinned    bool
+	listening bool
+	txWrote   bool
+	sessionMode bool
+
+	route   routeMode
+	stmts   map[string]*preparedStmt
+	unnamed *preparedStmt
+	batch   batch
+	pend    []pending
+	head    int
+	skip    bool // an error was reported mid-batch: drop messages until Sync
+
+	minLSN   uint64    // read-your-writes floor (lsn mode)
+	rywUntil time.Time // read-your-writes window (window mode)
+	pump     *pump
+}
+
+func (s *session) rt() *runtime { return s.srv.rt.Load() }
+
+// send buffers one message for the client.
+func (s *session) send(msg pgproto3.BackendMessage) {
+	buf, err := msg.Encode(s.out)
+	if err == nil {
+		s.out = buf
+	}
+}
+
+// flush writes buffered output to the client.
+func (s *session) flush() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.conn.Write(s.out)
+	if len(s.out) > 64<<10 {
+		s.out = make([]byte, 0, 8<<10)
+	} else {
+		s.out = s.out[:0]
+	}
+	s.wrote = true
+	if err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+// readClient receives the next client message. While the proxy drains for
+// shutdown, an idle client (no transaction open) is told so and closed.
+func (s *session) readClient() (pgproto3.FrontendMessage, error) {
+	for {
+		msg, err := s.be.Receive()
+		if err == nil {
+			return msg, nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && s.srv.draining.Load() {
+			if s.server == nil || (s.server.txStatus == 'I' && !s.sessionMode) {
+				return nil, ErrShutdown
+			}
+			_ = s.conn.SetReadDeadline(time.Time{})
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) || isEOF(err) || errors.Is(err, net.ErrClosed) {
+			return nil, errClientGone
+		}
+		var ne2 net.Error
+		if errors.As(err, &ne2) {
+			return nil, errClientGone
+		}
+		return nil, errors.Join(errProtocol, err)
+	}
+}
+
+// run is the session loop: it returns when the client leaves, breaks the
+// protocol, or the proxy shuts down.
+func (s *session) run(ctx context.Context) error {
+	s.batch.reset()
+	for {
+		if s.srv.draining.Load() && (s.server == nil || (!s.sessionMode && s.server.txStatus == 'I' && !s.pinned)) {
+			return ErrShutdown
+		}
+		s.startPump()
+		msg, err := s.readClient()
+		if perr := s.stopPump(); perr != nil && err == nil {
+			err = perr
+		}
+		if err != nil {
+			return err
+		}
+		if s.skip {
+			if _, ok := msg.(*pgproto3.Sync); ok {
+				s.skip = false
+				s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
+				if err := s.flush(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			err = s.handleQuery(ctx, m)
+		case *pgproto3.Parse:
+			err = s.addParse(m)
+		case *pgproto3.Bind:
+			err = s.addBind(m)
+		case *pgproto3.Describe:
+			err = s.addDescribe(m)
+		case *pgproto3.Execute:
+			err = s.batch.add('E', m, batchItem{})
+		case *pgproto3.Close:
+			err = s.addClose(m)
+		case *pgproto3.Sync:
+			if err = s.batch.add('S', m, batchItem{}); err == nil {
+				err = s.runBatch(ctx, false)
+			}
+		case *pgproto3.Flush:
+			if err = s.batch.add('H', m, batchItem{}); err == nil {
+				err = s.runBatch(ctx, true)
+			}
+		case *pgproto3.FunctionCall:
+			if err = s.batch.add('F', m, batchItem{}); err == nil {
+				s.batch.merge(stmtClass{write: true})
+				err = s.runBatch(ctx, false)
+			}
+		case *pgproto3.Terminate:
+			return nil
+		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			// Left over from a failed COPY: PostgreSQL ignores them too.
+		default:
+			return errProtocol
+		}
+		if err != nil {
+			return err
+		}
+		if len(s.batch.buf) > maxBatchBytes {
+			if err := s.batch.add('H', &pgproto3.Flush{}, batchItem{}); err != nil {
+				return err
+			}
+			if err := s.runBatch(ctx, true); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *session) txStatus() byte {
+	if s.server != nil {
+		return s.server.txStatus
+	}
+	return 'I'
+}
+
+// handleQuery runs a simple query, answering tiergate.* settings itself.
+func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
+	class := s.srv.classify(q.String)
+	if class.proxySet || class.proxyShow {
+		if !s.batch.empty() {
+			// A Query in the middle of an extended batch: flush the batch
+			// first, as the server would process it in order.
+			if err := s.runBatch(ctx, true); err != nil {
+				return err
+			}
+		}
+		if class.proxyShow {
+			s.send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("tiergate.route"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
+			s.send(&pgproto3.DataRow{Values: [][]byte{[]byte(s.route.String())}})
+			s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
+		} else {
+			if !class.local {
+				s.route = class.route
+			}
+			tag := "SET"
+			if class.route == routeAuto && !class.local {
+				tag = "SET"
+			}
+			s.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+		}
+		s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
+		return s.flush()
+	}
+	if err := s.batch.add('Q', q, batchItem{}); err != nil {
+		return err
+	}
+	s.batch.merge(class)
+	return s.runBatch(ctx, false)
+}
+
+func (s *session) addParse(m *pgproto3.Parse) error {
+	class := s.srv.classify(m.Query)
+	s.batch.class.replica = s.batch.class.replica && class.replica
+	if m.Name == "" {
+		st := &preparedStmt{tag: s.srv.tags.Add(1), class: class}
+		if err := s.batch.add('P', m, batchItem{}); err != nil {
+			return err
+		}
+		it := &s.batch.items[len(s.batch.items)-1]
+		st.parse = append([]byte(nil), s.batch.buf[it.start:it.end]...)
+		it.stmt = st
+		s.unnamed = st
+		return nil
+	}
+	pn := proxyStmtName(m.Query, m.ParameterOIDs)
+	raw, err := (&pgproto3.Parse{Name: pn, Query: m.Query, ParameterOIDs: m.ParameterOIDs}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	st := &preparedStmt{proxyName: pn, parse: raw, class: class}
+	if s.stmts == nil {
+		s.stmts = map[string]*preparedStmt{}
+	}
+	s.stmts[m.Name] = st
+	s.batch.addRaw('P', raw, batchItem{stmt: st})
+	return nil
+}
+
+// lookupStmt resolves a client statement name; unknown names are sent as
+// they are and the server reports them.
+func (s *session) lookupStmt(name string) (st *preparedStmt, unnamed bool, class stmtClass) {
+	if name == "" {
+		if s.unnamed != nil {
+			return nil, true, s.unnamed.class
+		}
+		return nil, false, stmtClass{write: true}
+	}
+	if st = s.stmts[name]; st != nil {
+		return st, false, st.class
+	}
+	return nil, false, stmtClass{write: true}
+}
+
+func (s *session) addBind(m *pgproto3.Bind) error {
+	st, unnamed, class := s.lookupStmt(m.PreparedStatement)
+	if st != nil {
+		m.PreparedStatement = st.proxyName
+	}
+	s.batch.merge(class)
+	return s.batch.add('B', m, batchItem{stmt: st, unnamed: unnamed, un: s.unnamed})
+}
+
+func (s *session) addDescribe(m *pgproto3.Describe) error {
+	if m.ObjectType != 'S' {
+		return s.batch.add('D', m, batchItem{})
+	}
+	st, unnamed, _ := s.lookupStmt(m.Name)
+	if st != nil {
+		m.Name = st.proxyName
+	}
+	return s.batch.add('D', m, batchItem{stmt: st, unnamed: unnamed, un: s.unnamed})
+}
+
+func (s *session) addClose(m *pgproto3.Close) error {
+	if m.ObjectType == 'S' {
+		if m.Name == "" {
+			s.unnamed = nil
+		} else if _, ok := s.stmts[m.Name]; ok {
+			// The statement stays prepared on the servers (others may share
+			// it); the client just forgets it.
+			delete(s.stmts, m.Name)
+			s.batch.items = append(s.batch.items, batchItem{kind: 'C', synth: true})
+			return nil
+		}
+	}
+	return s.batch.add('C', m, batchItem{})
+}
+
+// runBatch routes the collected batch, sends it and relays the answers.
+// flushOnly means it ended with Flush, not Sync.
+func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
+	defer s.batch.reset()
+	if s.server != nil && s.server.broken {
+		return s.serverLost()
+	}
+	if s.server == nil && flushOnly && onlySynthOrFlush(s.batch.items) {
+		// Nothing for a server to do (e.g. Close of a statement + Flush).
+		for _, it := range s.batch.items {
+			if it.kind == 'C' {
+				s.send(synthCloseComplete)
+			}
+		}
+		return s.flush()
+	}
+	class := s.batch.class
+	start := time.Now()
+	var err error
+	if s.server == nil {
+		err = s.runFresh(ctx, class, flushOnly)
+	} else {
+		s.state.Store(stateActive)
+		err = s.exchange(s.server)
+		if err == nil {
+			err = s.flush()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s.server != nil {
+		s.observe(class, start)
+		s.afterUnit(class, flushOnly)
+	}
+	return nil
+}
+
+func onlySynthOrFlush(items []batchItem) bool {
+	for _, it := range items {
+		if !(it.kind == 'H' || (it.kind == 'C' && it.synth)) {
+			return false
+		}
+	}
+	return true
+}
+
+// runFresh checks a server connection out for a unit, retrying reads on
+// another node when the chosen one fails before anything reached the
+// client.
+func (s *session) runFresh(ctx context.Context, class stmtClass, flushOnly bool) error {
+	rt := s.rt()
+	cl := rt.clusters[s.dbName]
+	if cl == nil {
+		return s.failUnit(errUnknownDatabase, flushOnly)
+	}
+	s.cl = cl
+	wantReplica := s.wantsReplica(rt, class)
+	var exclude map[*node]bool
+	retries := rt.cfg.Routing.ReadRetries
+	for attempt := 0; ; attempt++ {
+		n, err := s.pickNode(rt, cl, wantReplica, exclude)
+		if err != nil {
+			return s.failUnit(err, flushOnly)
+		}
+		s.state.Store(stateWaiting)
+		sc, err := s.checkout(ctx, rt, n)
+		if err != nil {
+			var se *serverError
+			if errors.As(err, &se) {
+				n.markDown(err.Error())
+				if wantReplica && attempt < retries {
+					exclude = addExclude(exclude, n)
+					cl.stats.retries.Add(1)
+					s.srv.metrics.retry()
+					continue
+				}
+			}
+			return s.failUnit(err, flushOnly)
+		}
+		s.attach(sc, n)
+		s.state.Store(stateActive)
+		mark := len(s.out)
+		s.wrote = false
+		err = s.exchange(sc)
+		if err == nil {
+			return s.flush()
+		}
+		var se *serverError
+		if errors.As(err, &se) && !s.wrote && wantReplica && attempt < retries {
+			// Nothing of this unit reached the client: try another node.
+			s.out = s.out[:mark]
+			s.detach(false)
+			n.markDown(err.Error())
+			exclude = addExclude(exclude, n)
+			cl.stats.retries.Add(1)
+			s.srv.metrics.retry()
+			continue
+		}
+		return err
+	}
+}
+
+func addExclude(m map[*node]bool, n *node) map[*node]bool {
+	if m == nil {
+		m = map[*node]bool{}
+	}
+	m[n] = true
+	return m
+}
+
+// wantsReplica decides the role for a unit that starts without a server.
+func (s *session) wantsReplica(rt *runtime, c stmtClass) bool {
+	if rt.cfg.Routing.DisableReadWriteSplit || s.sessionMode {
+		return false
+	}
+	if c.hint {
+		return c.replica
+	}
+	switch s.route {
+	case routePrimary:
+		return false
+	case routeReplica:
+		return true
+	}
+	if c.begin {
+		return c.readOnly
+	}
+	return c.replica && !c.pin && !c.session
+}
+
+// pickNode chooses the node for a unit.
+func (s *session) pickNode(rt *runtime, cl *cluster, wantReplica bool, exclude map[*node]bool) (*node, error) {
+	if !wantReplica {
+		if exclude[cl.primary] {
+			return nil, ErrNoNode
+		}
+		return cl.primary, nil
+	}
+	var floor uint64
+	forced := s.route == routeReplica
+	switch rt.cfg.Routing.ReadYourWrites {
+	case RYWLSN:
+		floor = s.minLSN
+	case RYWWindow:
+		if !forced && time.Now().Before(s.rywUntil) {
+			cl.stats.rywPrimary.Add(1)
+			return cl.primary, nil
+		}
+	}
+	if forced {
+		floor = 0
+	}
+	if r := cl.pickReplica(floor, exclude); r != nil {
+		return r, nil
+	}
+	if floor > 0 && cl.anyReplicaReadable() {
+		cl.stats.rywPrimary.Add(1)
+	} else {
+		cl.stats.fallbacks.Add(1)
+	}
+	if rt.cfg.Routing.DisableFallbackToPrimary || exclude[cl.primary] || !cl.primary.usable() && len(exclude) > 0 && exclude[cl.primary] {
+		return nil, ErrNoNode
+	}
+	return cl.primary, nil
+}
+
+// checkout borrows a connection from n's pool and syncs its parameters.
+func (s *session) checkout(ctx context.Context, rt *runtime, n *node) (*serverConn, error) {
+	p := n.pool(s.user)
+	if p == nil {
+		return nil, ErrNoNode
+	}
+	deadline := time.Now().Add(rt.cfg.Pool.QueryWaitTimeout)
+	if err := s.srv.waitResumed(ctx, deadline); err != nil {
+		return nil, err
+	}
+	sc, err := p.acquire(ctx, deadline)
+	if err != nil {
+		if errors.Is(err, ErrPoolTimeout) {
+			s.srv.metrics.poolTimeout()
+		}
+		return nil, err
+	}
+	sc.client.Store(s.id)
+	if err := sc.syncParams(s.want, rt.cfg.Pool.ConnectTimeout); err != nil {
+		p.release(sc)
+		var re *errServerResponse
+		if errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, &serverError{node: n.addr, err: err}
+	}
+	return sc, nil
+}
+
+func (s *session) attach(sc *serverConn, n *node) {
+	s.server, s.srvNode = sc, n
+	s.active.Store(sc)
+}
+
+// detach gives the server connection up: back to the pool when release is
+// true and it is healthy, closed otherwise.
+func (s *session) detach(release bool) {
+	sc := s.server
+	if sc == nil {
+		return
+	}
+	s.server, s.srvNode = nil, nil
+	s.active.Store(nil)
+	for sc.cancelRefs.Load() > 0 {
+		time.Sleep(time.Millisecond) // a cancel for this connection is being delivered
+	}
+	if !release {
+		sc.broken = true
+	}
+	sc.pool.release(sc)
+}
+
+// failUnit reports err for the current unit without a server, keeping the
+// protocol in step: after a Sync or Query comes ReadyForQuery; after a
+// Flush the rest of the batch up to Sync is skipped.
+func (s *session) failUnit(err error, flushOnly bool) error {
+	s.srv.metrics.error(clientError(err).Code)
+	if s.cl != nil {
+		s.cl.stats.errors.Add(1)
+	}
+	s.send(asQueryError(err))
+	if flushOnly {
+		s.skip = true
+	} else {
+		s.send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	}
+	return s.flush()
+}
+
+// serverLost tells the client its server connection died and ends the
+// session (its transaction and session state are gone).
+func (s *session) serverLost() error {
+	s.detach(false)
+	return &serverError{node: "", err: errors.New("server connection lost")}
+}
+
+// afterUnit updates pooling state once a unit's answers are relayed.
+func (s *session) afterUnit(class stmtClass, flushOnly bool) {
+	sc := s.server
+	if class.clearsPrepared {
+		clear(sc.prepared)
+		sc.unnamedTag = 0
+	}
+	if class.session {
+		sc.dirty = true
+	}
+	if class.pin {
+		s.pinned = true
+	}
+	if class.listen {
+		s.listening = true
+	}
+	if class.write && s.srvNode != nil && s.srvNode.role == rolePrimary {
+		s.txWrote = true
+	}
+	if flushOnly || sc.txStatus != 'I' || s.pinned || s.sessionMode {
+		return
+	}
+	s.releaseServer()
+}
+
+// releaseServer ends a transaction-mode checkout: read-your-writes
+// bookkeeping, reset when the client changed session state, back to the
+// pool.
+func (s *session) releaseServer() {
+	sc, n := s.server, s.srvNode
+	rt := s.rt()
+	s.state.Store(stateIdle)
+	if s.txWrote && !sc.broken {
+		s.txWrote = false
+		switch rt.cfg.Routing.ReadYourWrites {
+		case RYWLSN:
+			if len(n.db) > 0 && s.cl != nil && len(s.cl.replicas) > 0 {
+				lsn, err := sc.currentLSN(rt.cfg.Pool.ConnectTimeout)
+				if err != nil {
+					sc.broken = true
+				} else if lsn > s.minLSN {
+					s.minLSN = lsn
+				}
+			}
+		case RYWWindow:
+			s.rywUntil = time.Now().Add(rt.cfg.Routing.RYWWindow)
+		}
+	}
+	if sc.dirty && !sc.broken {
+		if err := sc.reset(rt.cfg.Pool.ConnectTimeout); err != nil {
+			sc.broken = true
+		}
+	}
+	s.detach(!sc.broken)
+}
+
+// observe records per-unit metrics.
+func (s *session) observe(class stmtClass, start time.Time) {
+	if s.cl == nil || s.srvNode == nil {
+		return
+	}
+	replica := s.srvNode.role == roleReplica
+	if replica {
+		s.cl.stats.replicaQueries.Add(1)
+	} else {
+		s.cl.stats.primaryQueries.Add(1)
+	}
+	s.srv.metrics.query(s.dbName, replica, time.Since(start))
+}
+
+// close ends the session: an open transaction is rolled back, session
+// state is reset, the server connection goes back to the pool.
+func (s *session) close() {
+	sc := s.server
+	if sc == nil {
+		return
+	}
+	rt := s.rt()
+	if !sc.broken && sc.txStatus != 'I' {
+		if _, err := sc.exec("ROLLBACK", rt.cfg.Pool.ConnectTimeout); err != nil || sc.txStatus != 'I' {
+			sc.broken = true
+		}
+	}
+	if s.pinned || s.sessionMode {
+		sc.dirty = true
+	}
+	if sc.dirty && !sc.broken {
+		if err := sc.reset(rt.cfg.Pool.ConnectTimeout); err != nil {
+			sc.broken = true
+		}
+	}
+	s.detach(!sc.broken)
+}

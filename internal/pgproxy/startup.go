@@ -1,0 +1,324 @@
+package pgproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Startup packet codes (PostgreSQL's pqcomm.h).
+const (
+	codeCancel      = 80877102
+	codeSSL         = 80877103
+	codeGSSENC      = 80877104
+	maxStartupBytes = 10000
+	loginTimeout    = 15 * time.Second
+)
+
+// startup is a decoded StartupMessage.
+type startup struct {
+	major, minor uint16
+	params       map[string]string
+	unknownOpts  []string // _pq_.* protocol options
+}
+
+// readStartupPacket reads one length-prefixed startup-phase packet with
+// exact reads (nothing is buffered past it, so TLS could follow).
+func readStartupPacket(r io.Reader) (code uint32, body []byte, err error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(int32(binary.BigEndian.Uint32(hdr[:])))
+	if n < 8 || n > maxStartupBytes {
+		return 0, nil, fmt.Errorf("%w: invalid length of startup packet: %d", errProtocol, n)
+	}
+	body = make([]byte, n-4)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, err
+	}
+	return binary.BigEndian.Uint32(body), body[4:], nil
+}
+
+// parseStartupParams decodes the name/value pairs of a StartupMessage.
+func parseStartupParams(body []byte) (map[string]string, error) {
+	params := map[string]string{}
+	bad := fmt.Errorf("%w: malformed startup packet", errProtocol)
+	for {
+		if len(body) == 0 {
+			return nil, bad
+		}
+		if body[0] == 0 {
+			if len(body) != 1 {
+				return nil, bad
+			}
+			return params, nil
+		}
+		i := bytes.IndexByte(body, 0)
+		if i < 0 {
+			return nil, bad
+		}
+		key := string(body[:i])
+		body = body[i+1:]
+		j := bytes.IndexByte(body, 0)
+		if j < 0 {
+			return nil, bad
+		}
+		params[key] = string(body[:j])
+		body = body[j+1:]
+	}
+}
+
+// negotiate reads packets until a StartupMessage, answering SSLRequest and
+// GSSENCRequest with 'N' and serving a CancelRequest (then it returns nil).
+func (srv *Server) negotiate(conn net.Conn) (*startup, error) {
+	for i := 0; i < 3; i++ {
+		code, body, err := readStartupPacket(conn)
+		if err != nil {
+			return nil, err
+		}
+		switch code {
+		case codeSSL, codeGSSENC:
+			if len(body) != 0 {
+				return nil, fmt.Errorf("%w: malformed encryption request", errProtocol)
+			}
+			// TLS is not offered (yet): the client goes on in clear text or
+			// gives up, as with a server that has ssl=off.
+			if _, err := conn.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+			continue
+		case codeCancel:
+			if len(body) < 8 || len(body) > 260 {
+				return nil, fmt.Errorf("%w: malformed cancel request", errProtocol)
+			}
+			srv.cancel(binary.BigEndian.Uint32(body[:4]), body[4:])
+			return nil, nil
+		}
+		major, minor := uint16(code>>16), uint16(code&0xffff)
+		if major != 3 {
+			return nil, fmt.Errorf("%w: unsupported frontend protocol %d.%d: server supports 3.0 to 3.0", errUnsupported, major, minor)
+		}
+		params, err := parseStartupParams(body)
+		if err != nil {
+			return nil, err
+		}
+		st := &startup{major: major, minor: minor, params: params}
+		for k := range params {
+			if strings.HasPrefix(k, "_pq_.") {
+				st.unknownOpts = append(st.unknownOpts, k)
+				delete(params, k)
+			}
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("%w: too many encryption requests", errProtocol)
+}
+
+// clientAuth adapts a session's connection for authenticate.
+type clientAuth struct {
+	s *session
+}
+
+func (a clientAuth) send(msg pgproto3.BackendMessage) error {
+	a.s.send(msg)
+	return a.s.flush()
+}
+
+func (a clientAuth) receive() (pgproto3.FrontendMessage, error) {
+	msg, err := a.s.be.Receive()
+	if err != nil {
+		var ne net.Error
+		if isEOF(err) || errors.As(err, &ne) {
+			return nil, errClientGone
+		}
+		return nil, errors.Join(errProtocol, err)
+	}
+	return msg, nil
+}
+
+func (a clientAuth) setAuthType(t uint32) error { return a.s.be.SetAuthType(t) }
+
+// startupParamsSkipped are startup parameters that are not settings.
+var startupParamsSkipped = map[string]bool{"user": true, "database": true, "options": true, "replication": true}
+
+// clientSettings extracts the settings a client asked for at startup,
+// including "-c name=value" and "--name=value" in options.
+func clientSettings(params map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range params {
+		if !startupParamsSkipped[k] {
+			out[k] = v
+		}
+	}
+	fields := strings.Fields(params["options"])
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		var kv string
+		switch {
+		case f == "-c" && i+1 < len(fields):
+			i++
+			kv = fields[i]
+		case strings.HasPrefix(f, "-c"):
+			kv = f[2:]
+		case strings.HasPrefix(f, "--"):
+			kv = f[2:]
+		default:
+			continue
+		}
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			out[strings.ReplaceAll(k, "-", "_")] = v
+		}
+	}
+	return out
+}
+
+// login runs the startup phase of a new client connection: negotiation,
+// authentication, and the first ParameterStatus/BackendKeyData/
+// ReadyForQuery. It returns nil, nil for a served CancelRequest.
+func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
+	_ = s.conn.SetDeadline(time.Now().Add(loginTimeout))
+	defer func() { _ = s.conn.SetDeadline(time.Time{}) }()
+	st, err := srv.negotiate(s.conn)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	rt := srv.rt.Load()
+	s.be = pgproto3.NewBackend(s.conn, s.conn)
+	s.be.SetMaxBodyLen(int(rt.cfg.MaxMessageSize))
+	if st.minor > 0 {
+		s.send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.unknownOpts})
+	}
+	user := st.params["user"]
+	if user == "" {
+		return nil, fmt.Errorf("%w: no PostgreSQL user name specified in startup packet", errProtocol)
+	}
+	if _, ok := st.params["replication"]; ok && st.params["replication"] != "false" && st.params["replication"] != "0" && st.params["replication"] != "off" {
+		return nil, fmt.Errorf("%w: replication connections are not supported by the proxy", errUnsupported)
+	}
+	db := st.params["database"]
+	if db == "" {
+		db = user
+	}
+	s.user, s.dbName = user, db
+	u := rt.users[user]
+	method := "scram-sha-256"
+	var creds *credentials
+	if u != nil {
+		method, creds = u.cfg.Auth, u.creds
+	}
+	if err := authenticate(clientAuth{s}, method, user, creds, mockSalt(srv.secret, user)); err != nil {
+		if errors.Is(err, errAuthFailed) {
+			srv.log.Info("authentication failed", zapUser(user), zapAddr(s.addr))
+			return nil, fmt.Errorf("%w for user %q", errAuthFailed, user)
+		}
+		return nil, err
+	}
+	s.send(&pgproto3.AuthenticationOk{})
+	if db == ConsoleDatabase {
+		if !rt.cfg.isAdmin(user) {
+			return nil, fmt.Errorf("%w: user %q may not use the admin console", errNotAdmin, user)
+		}
+		return st, nil
+	}
+	cl := rt.clusters[db]
+	if cl == nil {
+		return nil, fmt.Errorf("%w: database %q does not exist", errUnknownDatabase, db)
+	}
+	s.cl = cl
+	s.sessionMode = rt.cfg.Pool.Mode == PoolModeSession
+	if err := srv.initParams(ctx, s, rt, cl, clientSettings(st.params)); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// initParams settles the client's parameters: the servers' defaults,
+// overridden by what the client asked for (validated and canonicalised by a
+// server when they differ).
+func (srv *Server) initParams(ctx context.Context, s *session, rt *runtime, cl *cluster, asked map[string]string) error {
+	defaults := cl.knownParams(s.user)
+	need := defaults == nil
+	for k, v := range asked {
+		if defaults == nil || defaults[k] != v {
+			need = true
+		}
+	}
+	s.want = map[string]string{}
+	if need {
+		n := cl.primary
+		if !n.usable() {
+			if r := cl.pickReplica(0, nil); r != nil {
+				n = r
+			}
+		}
+		sc, err := s.checkout(ctx, rt, n)
+		if err != nil {
+			return err
+		}
+		if defaults == nil {
+			defaults = cl.knownParams(s.user)
+		}
+		err = sc.syncParams(asked, rt.cfg.Pool.ConnectTimeout)
+		if err == nil {
+			for k, v := range asked {
+				if cur, ok := sc.params[k]; ok {
+					v = cur // the server's spelling
+				}
+				s.want[k] = v
+			}
+		}
+		sc.client.Store(0)
+		sc.pool.release(sc)
+		if err != nil {
+			var re *errServerResponse
+			if errors.As(err, &re) {
+				return &loginError{code: re.code, msg: re.msg}
+			}
+			return &serverError{node: n.addr, err: err}
+		}
+	} else {
+		for k, v := range asked {
+			s.want[k] = v
+		}
+	}
+	if defaults == nil {
+		defaults = map[string]string{}
+	}
+	for _, k := range syncedParams {
+		if _, ok := s.want[k]; !ok {
+			if v, ok := defaults[k]; ok {
+				s.want[k] = v
+			}
+		}
+	}
+	app := s.want["application_name"]
+	s.appName.Store(&app)
+	for k, v := range defaults {
+		if w, ok := s.want[k]; ok {
+			v = w
+		}
+		s.send(&pgproto3.ParameterStatus{Name: k, Value: v})
+	}
+	for k, v := range s.want {
+		if _, ok := defaults[k]; !ok && isSynced(k) {
+			s.send(&pgproto3.ParameterStatus{Name: k, Value: v})
+		}
+	}
+	return nil
+}
+
+// loginError is a server's ErrorResponse to a client's startup settings.
+type loginError struct{ code, msg string }
+
+func (e *loginError) Error() string { return e.msg }
+
+var errNotAdmin = errors.New("permission denied")
