@@ -53,6 +53,7 @@ type idleConn struct {
 	net.Conn
 	idle     *atomic.Int64
 	deadline time.Time // set by SetReadDeadline/SetDeadline; zero = none
+	uses     int       // responses read completely; > 0 means a reused keep-alive connection
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {

@@ -165,15 +165,17 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 		var deadline time.Time
 		if up.cfg.Timeout > 0 {
 			deadline = t0.Add(up.cfg.Timeout)
-			err = be.client.DoDeadline(req, resp, deadline)
-		} else {
-			err = be.client.Do(req, resp)
 		}
+		var held *heldConn
+		held, err = roundTrip(be, req, resp, deadline)
 		lat := time.Since(t0)
 		if err == nil {
 			status := resp.StatusCode()
 			if up.retryableStatus(status) && idempotent && replayable && attempt < maxRetries && up.budget.tryRetry() {
-				_ = resp.CloseBodyStream()
+				if held != nil {
+					_ = resp.CloseBodyStream()
+					held.finish(false)
+				}
 				pr.Done(errRetryStatus, lat)
 				e.passive(up, be, status, nil)
 				be.retries.Add(1)
@@ -183,7 +185,7 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 			}
 			e.passive(up, be, status, nil)
 			st.attempt = attempt
-			e.respond(ctx, route, up, be, resp, pr, lat)
+			e.respond(ctx, route, up, be, resp, held, pr, lat)
 			released = true // the response now belongs to the client stream
 			e.logAccess(ctx, g, route, up, be, start, attempt, reasonNone)
 			return
@@ -191,9 +193,11 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 		pr.Done(err, lat)
 		e.passive(up, be, 0, err)
 		be.responses[0].Add(1)
-		var dialErr *DialError
-		sent := !errors.As(err, &dialErr) && !errors.Is(err, fasthttp.ErrNoFreeConns)
-		canRetry := !sent || (idempotent && replayable)
+		// Retry when nothing reached the backend (connect failure, pool
+		// full, a stale keep-alive connection), or when the request can be
+		// replayed and repeating it is harmless.
+		var sent *sentError
+		canRetry := !errors.As(err, &sent) || (idempotent && replayable)
 		if canRetry && attempt < maxRetries && up.budget.tryRetry() {
 			be.retries.Add(1)
 			exclude = pr.Backend
@@ -238,7 +242,7 @@ func (e *Engine) fail(ctx *fasthttp.RequestCtx, g *generation, route *httproute.
 
 // respond copies the backend response to the client; a body stream is
 // handed over and released when the server has written it.
-func (e *Engine) respond(ctx *fasthttp.RequestCtx, route *httproute.Route, up *upstream, be *backend, resp *fasthttp.Response, pr balancer.PickResult, lat time.Duration) {
+func (e *Engine) respond(ctx *fasthttp.RequestCtx, route *httproute.Route, up *upstream, be *backend, resp *fasthttp.Response, held *heldConn, pr balancer.PickResult, lat time.Duration) {
 	out := &ctx.Response
 	resp.Header.CopyTo(&out.Header)
 	out.Header.SetNoDefaultContentType(true)
@@ -249,45 +253,58 @@ func (e *Engine) respond(ctx *fasthttp.RequestCtx, route *httproute.Route, up *u
 	status := resp.StatusCode()
 	be.responses[min(status/100, 5)].Add(1)
 	up.latency.Observe(lat.Seconds())
-	if bs := resp.BodyStream(); bs != nil {
+	if held != nil {
 		size := resp.Header.ContentLength()
 		if size < -1 {
 			size = -1
 		}
-		rb := acquireRespBody(resp, pr)
-		out.SetBodyStream(rb, size)
+		out.SetBodyStream(acquireRespBody(resp, held, pr), size)
 		return
 	}
-	out.SetBody(resp.Body())
+	if !resp.SkipBody {
+		out.SetBody(resp.Body())
+	} else {
+		out.SkipBody = true
+	}
 	fasthttp.ReleaseResponse(resp)
 	pr.Done(nil, lat)
 }
 
-// respBody streams a backend body to the client and, when the server closes
-// it after writing (or on a client disconnect), returns the backend
-// connection to its pool and ends the balancer's in-flight count.
+// respBody streams a backend body to the client. The server closes it
+// after writing (or when the client went away); Close then returns the
+// backend connection to its pool if the body was read to the end, closes it
+// otherwise, and ends the balancer's in-flight count.
 type respBody struct {
 	resp  *fasthttp.Response
+	held  *heldConn
 	pr    balancer.PickResult
 	start time.Time
 	r     io.Reader
+	eof   bool
 }
 
 var respBodyPool = sync.Pool{New: func() any { return new(respBody) }}
 
-func acquireRespBody(resp *fasthttp.Response, pr balancer.PickResult) *respBody {
+func acquireRespBody(resp *fasthttp.Response, held *heldConn, pr balancer.PickResult) *respBody {
 	rb := respBodyPool.Get().(*respBody)
-	rb.resp, rb.pr, rb.start, rb.r = resp, pr, time.Now(), resp.BodyStream()
+	*rb = respBody{resp: resp, held: held, pr: pr, start: time.Now(), r: resp.BodyStream()}
 	return rb
 }
 
-func (rb *respBody) Read(p []byte) (int, error) { return rb.r.Read(p) }
+func (rb *respBody) Read(p []byte) (int, error) {
+	n, err := rb.r.Read(p)
+	if err == io.EOF {
+		rb.eof = true
+	}
+	return n, err
+}
 
 func (rb *respBody) Close() error {
 	err := rb.resp.CloseBodyStream()
+	rb.held.finish(rb.eof && rb.held.keep && err == nil)
 	fasthttp.ReleaseResponse(rb.resp)
 	rb.pr.Done(nil, time.Since(rb.start))
-	rb.resp, rb.r, rb.pr = nil, nil, balancer.PickResult{}
+	*rb = respBody{}
 	respBodyPool.Put(rb)
 	return err
 }
