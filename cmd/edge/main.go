@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -59,6 +60,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, path string, cfg *httpproxy.Config, log *zap.Logger) error {
+	return serveWithPoll(ctx, path, cfg, log, 0)
+}
+
+// serveWithPoll is serve with the config-file poll interval (0 = default).
+func serveWithPoll(ctx context.Context, path string, cfg *httpproxy.Config, log *zap.Logger, poll time.Duration) error {
 	reg := admin.NewRegistry()
 	eng, err := httpproxy.New(cfg, log, reg)
 	if err != nil {
@@ -76,7 +82,7 @@ func serve(ctx context.Context, path string, cfg *httpproxy.Config, log *zap.Log
 		_ = aln.Close()
 		return err
 	}
-	rl := &reloader{path: path, log: log, apply: func(c *httpproxy.Config) error {
+	rl := &reloader{path: path, log: log, poll: poll, apply: func(c *httpproxy.Config) error {
 		if err := eng.Reload(c); err != nil {
 			return err
 		}

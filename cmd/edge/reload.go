@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"context"
 	"os"
 	"os/signal"
@@ -51,17 +52,16 @@ func (r *reloader) run(ctx context.Context) {
 	}
 }
 
-type stamp struct {
-	mod  time.Time
-	size int64
-}
+// stamp identifies the file's content (a hash: mtimes can be too coarse
+// to see two quick edits).
+type stamp [sha256.Size]byte
 
 func (r *reloader) stamp() stamp {
-	st, err := os.Stat(r.path)
+	data, err := os.ReadFile(r.path)
 	if err != nil {
 		return stamp{}
 	}
-	return stamp{st.ModTime(), st.Size()}
+	return sha256.Sum256(data)
 }
 
 func (r *reloader) reload() {
