@@ -1,6 +1,8 @@
 package sqlroute
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -72,24 +74,37 @@ func (a *analyzer) statement(n *pg_query.Node, read, written *tableSet) stmtResu
 		if f.fn&fnAdvisory != 0 {
 			r.flags |= FlagAdvisoryLock
 		}
+		if f.fn&fnPin != 0 {
+			r.flags |= FlagPin
+		}
 	}
 
 	targets := make(map[*pg_query.RangeVar]bool, len(r.written)+len(f.dmlTargets))
+	var wr []*pg_query.RangeVar
 	for _, rv := range r.written {
-		if rv != nil {
+		if rv != nil && !targets[rv] {
 			targets[rv] = true
-			written.add(relName(rv))
+			wr = append(wr, rv)
 		}
+	}
+	if r.exec {
+		for _, rv := range f.dmlTargets {
+			if !targets[rv] {
+				targets[rv] = true
+				wr = append(wr, rv)
+			}
+		}
+	}
+	// The tree walk order is not the text order; sort by position.
+	byLocation := func(a, b *pg_query.RangeVar) int { return cmp.Compare(a.Location, b.Location) }
+	slices.SortStableFunc(wr, byLocation)
+	for _, rv := range wr {
+		written.add(relName(rv))
 	}
 	for _, name := range r.writtenNames {
 		written.add(name)
 	}
-	if r.exec {
-		for _, rv := range f.dmlTargets {
-			targets[rv] = true
-			written.add(relName(rv))
-		}
-	}
+	slices.SortStableFunc(f.rels, byLocation)
 	for _, rv := range f.rels {
 		if targets[rv] || f.isCTE(rv) {
 			continue
@@ -123,7 +138,7 @@ func (a *analyzer) classify(n *pg_query.Node, f *facts) stmtResult {
 			r.reason = "DECLARE CURSOR"
 		}
 		if s.DeclareCursorStmt.Options&cursorOptHold != 0 {
-			r.flags |= FlagSessionState
+			r.flags |= FlagSessionState | FlagPin
 		}
 		return r
 	case *pg_query.Node_CallStmt:
@@ -137,10 +152,13 @@ func (a *analyzer) classify(n *pg_query.Node, f *facts) stmtResult {
 	case *pg_query.Node_VariableShowStmt:
 		return replicaRead(KindShow, "SHOW")
 	case *pg_query.Node_DiscardStmt:
+		if s.DiscardStmt.Target == pg_query.DiscardMode_DISCARD_ALL {
+			return neutral(KindDiscard, FlagSessionState|FlagClearsPrepared)
+		}
 		return neutral(KindDiscard, FlagSessionState)
 	case *pg_query.Node_ListenStmt:
 		r := primaryWrite(KindListen, "LISTEN")
-		r.flags |= FlagListen | FlagSessionState
+		r.flags |= FlagListen | FlagSessionState | FlagPin
 		return r
 	case *pg_query.Node_UnlistenStmt:
 		return neutral(KindUnlisten, FlagListen|FlagSessionState)
@@ -148,12 +166,12 @@ func (a *analyzer) classify(n *pg_query.Node, f *facts) stmtResult {
 		return primaryWrite(KindNotify, "NOTIFY")
 	case *pg_query.Node_PrepareStmt:
 		// Kept with the EXECUTEs that will use it, on the primary.
-		return stmtResult{kind: KindPrepare, target: Primary, reason: "PREPARE", flags: FlagSessionState}
+		return stmtResult{kind: KindPrepare, target: Primary, reason: "PREPARE", flags: FlagSessionState | FlagPin}
 	case *pg_query.Node_ExecuteStmt:
 		// The session layer knows what was prepared; this package does not.
 		return stmtResult{kind: KindExecute, target: Primary, reason: "EXECUTE of a prepared statement", exec: true}
 	case *pg_query.Node_DeallocateStmt:
-		return neutral(KindDeallocate, FlagSessionState)
+		return neutral(KindDeallocate, FlagSessionState|FlagClearsPrepared)
 	case *pg_query.Node_FetchStmt:
 		return neutral(KindFetch, 0)
 	case *pg_query.Node_ClosePortalStmt:
@@ -236,7 +254,7 @@ func (a *analyzer) query(f *facts) stmtResult {
 		if rv := f.into.GetRel(); rv != nil {
 			r.written = append(r.written, rv)
 			if rv.Relpersistence == "t" {
-				r.flags |= FlagSessionState
+				r.flags |= FlagSessionState | FlagPin
 			}
 		}
 		return r
@@ -383,7 +401,7 @@ func createRel(k Kind, reason string, rv *pg_query.RangeVar, runsQuery bool) stm
 	if rv != nil {
 		r.written = append(r.written, rv)
 		if rv.Relpersistence == "t" {
-			r.flags |= FlagSessionState
+			r.flags |= FlagSessionState | FlagPin
 			r.reason = strings.Replace(reason, "CREATE ", "CREATE TEMP ", 1)
 		}
 	}

@@ -138,6 +138,10 @@ func TestCorpusDecisionDependsOnlyOnDigest(t *testing.T) {
 // same-shape variants.
 func checkSameShape(t *testing.T, c *Classifier, where, sql string) {
 	t.Helper()
+	var sc scanResult
+	if scanSQL(sql, &sc, nil); sc.proxySetting {
+		return // tiergate.* statements bypass the cache: values matter
+	}
 	base := uncached(c, sql)
 	for _, v := range []string{otherLiterals(sql), respace(sql)} {
 		if Digest(v) != Digest(sql) {
@@ -167,7 +171,8 @@ func uncached(c *Classifier, sql string) Decision {
 }
 
 // otherLiterals rewrites every literal of sql to a different value of the
-// same token class: strings become 'zz', numbers 7.
+// same token class: strings become 'zz', numbers 7 (spaced, so that they
+// cannot merge with a neighbouring token).
 func otherLiterals(sql string) string {
 	var b strings.Builder
 	l := lexer{s: sql}
@@ -176,11 +181,11 @@ func otherLiterals(sql string) string {
 		switch t.kind {
 		case tokString:
 			b.WriteString(sql[last:t.start])
-			b.WriteString("'zz'")
+			b.WriteString(" 'zz' ")
 			last = t.end
 		case tokNumber:
 			b.WriteString(sql[last:t.start])
-			b.WriteString("7")
+			b.WriteString(" 7 ")
 			last = t.end
 		}
 	}
@@ -189,14 +194,20 @@ func otherLiterals(sql string) string {
 }
 
 // respace rebuilds sql from its tokens separated by comments and odd
-// whitespace, upper-casing unquoted words.
+// whitespace, upper-casing ASCII letters of unquoted words.
 func respace(sql string) string {
 	var b strings.Builder
 	l := lexer{s: sql}
 	for t := l.next(); t.kind != tokEOF; t = l.next() {
 		text := sql[t.start:t.end]
 		if t.kind == tokIdent {
-			text = strings.ToUpper(text)
+			up := []byte(text)
+			for i, c := range up {
+				if 'a' <= c && c <= 'z' {
+					up[i] = c - ('a' - 'A')
+				}
+			}
+			text = string(up)
 		}
 		b.WriteString(text)
 		b.WriteString(" \t/* x; DELETE FROM t */\n ")

@@ -164,15 +164,26 @@ const (
 	FlagMultiStatement
 	// FlagProxySetting: SET/RESET/SHOW tiergate.*; see Decision.Setting.
 	FlagProxySetting
-	// FlagUnparsable: the parser rejected the text (or it was larger than
-	// Config.MaxParseBytes); Target is Primary and the server will report
-	// the real error.
+	// FlagUnparsable: the parser rejected the text, or it was not parsed
+	// because it is larger than Config.MaxParseBytes or too complex; Target
+	// is Primary (unless hinted), the server will report any real error, and
+	// the table lists are empty (unknown).
 	FlagUnparsable
+	// FlagPin: session state that a reset query cannot hand over to another
+	// client, so the pooler must keep this server connection for the client
+	// until the state is gone: LISTEN, session-level advisory locks, SQL
+	// PREPARE, DECLARE ... WITH HOLD, temporary tables, views and sequences.
+	// Always comes with FlagSessionState.
+	FlagPin
+	// FlagClearsPrepared: DISCARD ALL or DEALLOCATE, which drop prepared
+	// statements on the server connection (protocol-level ones included).
+	FlagClearsPrepared
 )
 
 var flagNames = [...]string{
 	"write", "txn-control", "read-only-txn", "session-state", "listen",
 	"advisory-lock", "hint", "multi-statement", "proxy-setting", "unparsable",
+	"pin", "clears-prepared",
 }
 
 // Has reports whether all bits of f2 are set in f.

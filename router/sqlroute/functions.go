@@ -14,6 +14,9 @@ const (
 	fnSession
 	// fnAdvisory: a session-level advisory lock or unlock (FlagAdvisoryLock).
 	fnAdvisory
+	// fnPin: the state it creates ties the client to this server connection
+	// (FlagPin).
+	fnPin
 )
 
 // builtinFuncs classifies PostgreSQL built-in functions, matched when called
@@ -26,10 +29,10 @@ var builtinFuncs = map[string]funcClass{
 	"lastval": fnWrite,
 
 	// Advisory locks: session level (session state) and transaction level.
-	"pg_advisory_lock":                 fnWrite | fnSession | fnAdvisory,
-	"pg_advisory_lock_shared":          fnWrite | fnSession | fnAdvisory,
-	"pg_try_advisory_lock":             fnWrite | fnSession | fnAdvisory,
-	"pg_try_advisory_lock_shared":      fnWrite | fnSession | fnAdvisory,
+	"pg_advisory_lock":                 fnWrite | fnSession | fnAdvisory | fnPin,
+	"pg_advisory_lock_shared":          fnWrite | fnSession | fnAdvisory | fnPin,
+	"pg_try_advisory_lock":             fnWrite | fnSession | fnAdvisory | fnPin,
+	"pg_try_advisory_lock_shared":      fnWrite | fnSession | fnAdvisory | fnPin,
 	"pg_advisory_unlock":               fnWrite | fnSession | fnAdvisory,
 	"pg_advisory_unlock_shared":        fnWrite | fnSession | fnAdvisory,
 	"pg_advisory_unlock_all":           fnWrite | fnSession | fnAdvisory,
@@ -90,7 +93,7 @@ var builtinFuncs = map[string]funcClass{
 	"pg_replication_origin_drop":          fnWrite,
 	"pg_replication_origin_advance":       fnWrite,
 	"pg_replication_origin_xact_setup":    fnWrite,
-	"pg_replication_origin_session_setup": fnWrite | fnSession,
+	"pg_replication_origin_session_setup": fnWrite | fnSession | fnPin,
 	"pg_replication_origin_session_reset": fnWrite | fnSession,
 	"pg_import_system_collations":         fnWrite,
 
