@@ -57,6 +57,22 @@ type ListenerConfig struct {
 	// connections (less RSS with many idle clients, a little more CPU).
 	// Default false.
 	ReduceMemoryUsage bool `yaml:"reduce_memory_usage"`
+	// TLS serves HTTPS when set: one or more certificates, chosen by SNI.
+	TLS *TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig is a listener's certificates. The certificate whose names
+// match the client's SNI is served; the first one otherwise.
+type TLSConfig struct {
+	Certificates []CertConfig `yaml:"certificates"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// CertConfig is one PEM certificate chain and its key.
+type CertConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // UpstreamConfig is a named cluster of backends.
@@ -246,6 +262,9 @@ func (c *Config) Validate() error {
 		le = append(le, config.CheckHostPort("address", l.Address, true))
 		if l.MaxHeaderBytes < 1024 {
 			le = append(le, config.Errorf("max_header_bytes", "%v is below 1KiB", l.MaxHeaderBytes))
+		}
+		if l.TLS != nil {
+			le = append(le, config.In("tls", l.TLS.validate()))
 		}
 		errs = append(errs, config.At("listeners", i, config.Join(le...)))
 	}

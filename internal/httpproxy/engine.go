@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -198,15 +199,7 @@ func (e *Engine) Reload(cfg *Config) error {
 }
 
 func sameListeners(a, b []ListenerConfig) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return reflect.DeepEqual(a, b)
 }
 
 // Config returns the config in use.
@@ -219,6 +212,9 @@ func (e *Engine) Listen() ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, l := range cfg.Listeners {
 		ln, err := net.Listen("tcp", l.Address)
+		if err == nil {
+			ln, err = wrapTLS(ln, l)
+		}
 		if err != nil {
 			for _, o := range lns {
 				_ = o.Close()
@@ -261,7 +257,6 @@ func (e *Engine) Serve(ctx context.Context, lns []net.Listener) error {
 func (e *Engine) newServer(lc ListenerConfig) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                       e.handle,
-		Name:                          "tiergate-edge",
 		NoDefaultServerHeader:         true,
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
