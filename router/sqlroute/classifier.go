@@ -9,8 +9,8 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
-// maxChainTokens caps the operators (and similar tokens, see
-// scanResult.chain) in one statement that is handed to the parser. A
+// maxChainTokens caps the operators (and similar tokens, see chainLength)
+// in one statement that is handed to the parser. A
 // left-deep chain such as 1 + 1 + ... + 1 parses without exhausting the
 // parser's own stack but yields a tree so deep that libpg_query's recursive
 // output overflows the C stack and crashes the process (seen at 40000 terms
@@ -110,7 +110,7 @@ func (c *Classifier) analyze(sql string, sc *scanResult) (d *Decision, cacheable
 		c.unparsable.Add(1)
 		return unparsable(sc, "too large to parse"), false
 	}
-	if sc.chain > maxChainTokens {
+	if chainLength(sql) > maxChainTokens {
 		c.unparsable.Add(1)
 		return unparsable(sc, "too complex to parse"), false
 	}

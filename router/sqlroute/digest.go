@@ -60,11 +60,6 @@ type scanResult struct {
 	// bad is set when the text has an unterminated string, quoted
 	// identifier or comment.
 	bad bool
-	// chain is the largest number, in one statement, of tokens that can
-	// build a left-deep parse tree without nesting the parser's own stack:
-	// operators, ::, [, and the keywords in isChainKeyword. See
-	// maxChainTokens.
-	chain int
 }
 
 // normalizer feeds normalised tokens to an xxhash digest through a small
@@ -140,6 +135,22 @@ var lowerASCII = func() (t [256]byte) {
 
 // begin writes what is pending before a token, and the separating space.
 func (z *normalizer) begin() {
+	if z.pendingComma || z.pendingSemi {
+		z.beginPending()
+		return
+	}
+	if z.wrote {
+		if z.n == len(z.buf) {
+			z.flush()
+		}
+		z.buf[z.n] = ' '
+		z.n++
+	}
+	z.wrote = true
+	z.lastPlaceholder = false
+}
+
+func (z *normalizer) beginPending() {
 	if z.pendingComma {
 		z.pendingComma = false
 		z.sep()
@@ -200,7 +211,6 @@ func (z *normalizer) semicolon() {
 // tiergate.<name>, and the parenthesis depth to find top-level ';'.
 type stmtState struct {
 	tokens int  // tokens so far in this statement (hints excluded)
-	chain  int  // chain tokens so far in this statement
 	depth  int  // parenthesis depth
 	verb   bool // the statement starts with SET, RESET or SHOW
 	isSet  bool // ... with SET
@@ -216,9 +226,27 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 	l := lexer{s: sql}
 	var st stmtState
 	for {
-		t := l.next()
-		if t.kind == tokEOF {
-			break
+		// Inline fast path for the commonest case, an identifier or
+		// keyword after optional whitespace; l.next handles the rest.
+		var t token
+		pos := l.pos
+		for pos < len(sql) && charClass[sql[pos]]&ccSpace != 0 {
+			pos++
+		}
+		if pos+1 < len(sql) && charClass[sql[pos]]&ccIdentStart != 0 && sql[pos+1] != '\'' && sql[pos+1] != '&' {
+			start := pos
+			pos++
+			for pos < len(sql) && charClass[sql[pos]]&ccIdentCont != 0 {
+				pos++
+			}
+			l.pos = pos
+			t = token{kind: tokIdent, start: start, end: pos}
+		} else {
+			l.pos = pos
+			t = l.next()
+			if t.kind == tokEOF {
+				break
+			}
 		}
 		text := sql[t.start:t.end]
 		switch t.kind {
@@ -239,9 +267,6 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 		case tokIdent:
 			z.begin()
 			z.writeLower(text)
-			if isChainKeyword(text) {
-				st.chain++
-			}
 		case tokString, tokNumber:
 			z.placeholder()
 		case tokBad:
@@ -258,7 +283,6 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 					if st.tokens > 0 {
 						sc.statements++
 					}
-					sc.chain = max(sc.chain, st.chain)
 					st = stmtState{}
 					continue
 				}
@@ -272,8 +296,6 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 					if st.depth > 0 {
 						st.depth--
 					}
-				case "::", "[":
-					st.chain++
 				}
 				z.begin()
 				z.writeString(text)
@@ -281,7 +303,6 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 		case tokOp:
 			z.begin()
 			z.writeString(text)
-			st.chain++
 		default: // tokQuotedIdent, tokParam
 			z.begin()
 			z.writeString(text)
@@ -295,7 +316,6 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 	if st.tokens > 0 {
 		sc.statements++
 	}
-	sc.chain = max(sc.chain, st.chain)
 	if z.pendingComma {
 		z.sep()
 		z.writeByte(',')
@@ -325,6 +345,40 @@ func (st *stmtState) observe(kind tokKind, text string, sc *scanResult) {
 	case i == st.tgAt+1 && st.sawTG && text == ".":
 		sc.proxySetting = true
 	}
+}
+
+// chainLength returns the largest number, in one statement of sql, of
+// tokens that can build a left-deep parse tree without nesting the parser's
+// own stack: operators, ::, [, and the keywords in isChainKeyword. See
+// maxChainTokens. It runs only before parsing, off the cached path.
+func chainLength(sql string) int {
+	longest, n, depth := 0, 0, 0
+	l := lexer{s: sql}
+	for t := l.next(); t.kind != tokEOF; t = l.next() {
+		text := sql[t.start:t.end]
+		switch t.kind {
+		case tokOp:
+			n++
+		case tokIdent:
+			if isChainKeyword(text) {
+				n++
+			}
+		case tokPunct:
+			switch text {
+			case "::", "[":
+				n++
+			case "(":
+				depth++
+			case ")":
+				depth = max(depth-1, 0)
+			case ";":
+				if depth == 0 {
+					longest, n = max(longest, n), 0
+				}
+			}
+		}
+	}
+	return max(longest, n)
 }
 
 // isChainKeyword reports whether an unquoted word is a keyword that can
