@@ -315,3 +315,44 @@ func TestDrainFinishesInFlight(t *testing.T) {
 		t.Fatal("listener still accepting after drain")
 	}
 }
+
+// TestReloadKeepsBackendState: health verdicts, latency estimates and
+// counters of unchanged backends survive a reload.
+func TestReloadKeepsBackendState(t *testing.T) {
+	bs := []*testBackend{startBackend(t, "0"), startBackend(t, "1")}
+	bs[1].set(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(503)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	mk := func(policy string) *Config {
+		cfg := baseConfig(bs...)
+		cfg.Upstreams[0].Balancer.Policy = policy
+		cfg.Upstreams[0].Health.Active = &health.ActiveConfig{CheckConfig: health.CheckConfig{Interval: 20 * time.Millisecond}}
+		return cfg
+	}
+	te := startEdge(t, mk("round_robin"))
+	up := te.eng.gen.Load().upstreams[0]
+	b0, b1 := up.backends[0], up.backends[1]
+	pollUntil(t, 5*time.Second, "verdicts", func() bool { return b0.b.Healthy() && !b1.b.Healthy() })
+	c := newHTTPClient()
+	for range 20 {
+		get(t, c, te.url+"/")
+	}
+	served := b0.responses[2].Load()
+	if err := te.eng.Reload(mustValid(t, mk("least_conn"))); err != nil {
+		t.Fatal(err)
+	}
+	up2 := te.eng.gen.Load().upstreams[0]
+	if up2.backends[0] != b0 || up2.backends[1] != b1 {
+		t.Fatal("backends were recreated on reload")
+	}
+	if !b0.b.Healthy() || b1.b.Healthy() {
+		t.Fatal("health verdicts reset by reload")
+	}
+	if b0.responses[2].Load() != served || b0.b.Latency() == 0 {
+		t.Fatal("counters or latency estimate lost")
+	}
+}
