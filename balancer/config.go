@@ -46,11 +46,14 @@ func (c *Config) Validate() error {
 	if err := config.CheckOneOf("policy", c.Policy, Policies()...); err != nil {
 		errs = append(errs, err)
 	}
+	keyed := c.Policy == ConsistentHash || c.Policy == StickyCookie
 	switch {
-	case c.Policy == ConsistentHash && c.HashKey == "":
-		errs = append(errs, config.Errorf("hash_key", "is required with policy %s", ConsistentHash))
-	case c.Policy != ConsistentHash && c.HashKey != "":
-		errs = append(errs, config.Errorf("hash_key", "is only used with policy %s, not %q", ConsistentHash, c.Policy))
+	case keyed && c.HashKey == "":
+		errs = append(errs, config.Errorf("hash_key", "is required with policy %s", c.Policy))
+	case !keyed && c.HashKey != "":
+		errs = append(errs, config.Errorf("hash_key", "is only used with policies %s and %s, not %q", ConsistentHash, StickyCookie, c.Policy))
+	case c.Policy == StickyCookie && !strings.HasPrefix(c.HashKey, "cookie:"):
+		errs = append(errs, config.Errorf("hash_key", "%q: policy %s needs cookie:NAME", c.HashKey, StickyCookie))
 	case c.HashKey != "":
 		if _, err := ParseHashKey(c.HashKey); err != nil {
 			errs = append(errs, config.Errorf("hash_key", "%v", err))

@@ -57,8 +57,11 @@ func newTestBalancer(t testing.TB, cfg Config, backends []*Backend) (*Balancer, 
 // testConfig is a valid Config for policy.
 func testConfig(policy string) Config {
 	cfg := Config{Policy: policy}
-	if policy == ConsistentHash {
+	switch policy {
+	case ConsistentHash:
 		cfg.HashKey = "header:X-User"
+	case StickyCookie:
+		cfg.HashKey = "cookie:srv"
 	}
 	return cfg
 }

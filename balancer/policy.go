@@ -46,6 +46,7 @@ var policies = map[string]newPolicy{
 	P2CEWMA:            newP2C,
 	ConsistentHash:     newConsistentHash,
 	Random:             newRandom,
+	StickyCookie:       newSticky,
 }
 
 // Policies returns the policy names, sorted.

@@ -113,6 +113,7 @@ func (e *Engine) build(cfg *Config) (*generation, error) {
 		if uc.Balancer.HashKey != "" {
 			up.hashKey, _ = balancer.ParseHashKey(uc.Balancer.HashKey)
 			up.hasHash = true
+			up.sticky = uc.Balancer.Policy == balancer.StickyCookie
 		}
 		for _, s := range uc.Retry.OnStatus {
 			up.retryOn[s-500] = true
@@ -124,7 +125,7 @@ func (e *Engine) build(cfg *Config) (*generation, error) {
 			seen[key] = true
 			be := e.backends[key]
 			if be == nil {
-				be = &backend{b: &balancer.Backend{ID: bc.Address, Address: bc.Address}, upstream: uc.Name}
+				be = &backend{b: &balancer.Backend{ID: bc.Address, Address: bc.Address}, upstream: uc.Name, stickyID: []byte(balancer.StickyID(bc.Address))}
 				e.backends[key] = be
 			}
 			if be.client == nil || be.settings != settings {

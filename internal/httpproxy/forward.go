@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -186,6 +187,9 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 			e.passive(up, be, status, nil)
 			st.attempt = attempt
 			e.respond(ctx, route, up, be, resp, held, pr, lat)
+			if up.sticky && !bytes.Equal(key, be.stickyID) {
+				setStickyCookie(&ctx.Response.Header, up.hashKey.Name, be.stickyID)
+			}
 			released = true // the response now belongs to the client stream
 			e.logAccess(ctx, g, route, up, be, start, attempt, reasonNone)
 			return
@@ -307,6 +311,18 @@ func (rb *respBody) Close() error {
 	*rb = respBody{}
 	respBodyPool.Put(rb)
 	return err
+}
+
+// setStickyCookie pins the client to the backend named by id.
+func setStickyCookie(h *fasthttp.ResponseHeader, name string, id []byte) {
+	c := fasthttp.AcquireCookie()
+	c.SetKey(name)
+	c.SetValueBytes(id)
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	h.SetCookie(c)
+	fasthttp.ReleaseCookie(c)
 }
 
 // hashKey extracts the consistent-hash key the upstream is configured for.

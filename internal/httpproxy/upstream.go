@@ -17,6 +17,7 @@ import (
 type backend struct {
 	b        *balancer.Backend
 	upstream string
+	stickyID []byte // cookie value naming this backend (sticky_cookie)
 	client   *fasthttp.HostClient
 	dial     *dialer
 	settings clientSettings
@@ -65,6 +66,7 @@ type upstream struct {
 	byBal    map[*balancer.Backend]*backend
 	hashKey  balancer.HashKey
 	hasHash  bool
+	sticky   bool // sticky_cookie: (re)issue the cookie naming the backend
 	retryOn  [100]bool // retryOn[s-500] for 5xx statuses that warrant a retry
 	budget   *retryBudget
 	latency  observer
