@@ -61,6 +61,9 @@ func (s *session) buildWire(sc *serverConn) []byte {
 	}
 	if simple {
 		for i := range b.items {
+			if k := b.items[i].kind; k == 'Q' {
+				sc.unnamedTag = 0 // a simple query drops the unnamed statement
+			}
 			s.pushFor(b.items[i].kind)
 		}
 		return b.buf
@@ -99,6 +102,8 @@ func (s *session) buildWire(sc *serverConn) []byte {
 				s.push(pending{kind: pParse, swallow: true})
 				sc.unnamedTag = it.un.tag
 			}
+		case 'Q':
+			sc.unnamedTag = 0 // a simple query drops the unnamed statement
 		case 'C':
 			if it.synth {
 				s.push(pending{kind: pSynth, synth: synthCloseComplete})

@@ -419,10 +419,12 @@ func (srv *Server) cancel(pid uint32, key []byte) {
 	s := srv.sessions[pid]
 	srv.mu.Unlock()
 	if s == nil || subtle.ConstantTimeCompare(s.secret, key) != 1 {
+		srv.log.Info("cancel request does not match a client", zap.Uint32("pid", pid))
 		return
 	}
 	sc := s.active.Load()
 	if sc == nil {
+		srv.log.Debug("cancel request for an idle client", zap.Uint32("pid", pid))
 		return
 	}
 	sc.cancelRefs.Add(1)

@@ -137,6 +137,7 @@ func (sc *serverConn) exec(sql string, timeout time.Duration) ([]string, error) 
 		_ = sc.conn.SetDeadline(time.Now().Add(timeout))
 		defer func() { _ = sc.conn.SetDeadline(time.Time{}) }()
 	}
+	sc.unnamedTag = 0 // a simple query drops the unnamed statement
 	buf, _ := (&pgproto3.Query{String: sql}).Encode(sc.wbuf[:0])
 	sc.wbuf = buf[:0]
 	if err := sc.write(buf); err != nil {

@@ -246,6 +246,7 @@ func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 // server when they differ).
 func (srv *Server) initParams(ctx context.Context, s *session, rt *runtime, cl *cluster, asked map[string]string) error {
 	defaults := cl.knownParams(s.user)
+	asked = canonicalNames(asked, defaults)
 	need := defaults == nil
 	for k, v := range asked {
 		if defaults == nil || defaults[k] != v {
@@ -314,6 +315,27 @@ func (srv *Server) initParams(ctx context.Context, s *session, rt *runtime, cl *
 		}
 	}
 	return nil
+}
+
+// canonicalNames spells setting names the way the server reports them
+// (names are case-insensitive: "timezone" is "TimeZone").
+func canonicalNames(asked, defaults map[string]string) map[string]string {
+	out := make(map[string]string, len(asked))
+	for k, v := range asked {
+		name := strings.ToLower(k)
+		for _, known := range syncedParams {
+			if strings.EqualFold(k, known) {
+				name = known
+			}
+		}
+		for known := range defaults {
+			if strings.EqualFold(k, known) {
+				name = known
+			}
+		}
+		out[name] = v
+	}
+	return out
 }
 
 // loginError is a server's ErrorResponse to a client's startup settings.
