@@ -326,7 +326,7 @@ func (a *analyzer) copy(c *pg_query.CopyStmt, f *facts) stmtResult {
 func transaction(t *pg_query.TransactionStmt) stmtResult {
 	switch t.Kind {
 	case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START:
-		if readOnlyOption(t.Options) {
+		if replicaTxn(t.Options) {
 			return stmtResult{kind: KindBegin, target: Replica, reason: "BEGIN READ ONLY", flags: FlagTxnControl | FlagReadOnlyTxn}
 		}
 		return stmtResult{kind: KindBegin, target: Primary, reason: "BEGIN", flags: FlagTxnControl}
@@ -356,19 +356,32 @@ func transaction(t *pg_query.TransactionStmt) stmtResult {
 	return neutral(KindOther, FlagTxnControl)
 }
 
-// readOnlyOption reports whether transaction options end up READ ONLY. The
-// grammar encodes READ ONLY / READ WRITE as transaction_read_only = 1 / 0;
-// the last one wins, as in the server.
-func readOnlyOption(opts []*pg_query.Node) bool {
-	ro := false
+// replicaTxn reports whether transaction options make a transaction a
+// replica can run: READ ONLY, never READ WRITE (the server applies the
+// options in order and a standby rejects READ WRITE even if READ ONLY
+// follows), and not SERIALIZABLE (a standby refuses serializable mode). The
+// grammar builds all of these from keywords, so the answer depends only on
+// the digest.
+func replicaTxn(opts []*pg_query.Node) bool {
+	readOnly := false
 	for _, o := range opts {
 		d := o.GetDefElem()
-		if d == nil || d.Defname != "transaction_read_only" {
+		if d == nil {
 			continue
 		}
-		ro = d.GetArg().GetAConst().GetIval().GetIval() != 0
+		switch d.Defname {
+		case "transaction_read_only":
+			if d.GetArg().GetAConst().GetIval().GetIval() == 0 {
+				return false // READ WRITE
+			}
+			readOnly = true
+		case "transaction_isolation":
+			if d.GetArg().GetAConst().GetSval().GetSval() == "serializable" {
+				return false
+			}
+		}
 	}
-	return ro
+	return readOnly
 }
 
 func variableSet(v *pg_query.VariableSetStmt) stmtResult {
@@ -377,7 +390,7 @@ func variableSet(v *pg_query.VariableSetStmt) stmtResult {
 		return neutral(KindSetTransaction, FlagTxnControl)
 	case v.Kind == pg_query.VariableSetKind_VAR_SET_MULTI && v.Name == "TRANSACTION":
 		var flags Flags = FlagTxnControl
-		if readOnlyOption(v.Args) {
+		if replicaTxn(v.Args) {
 			flags |= FlagReadOnlyTxn
 		}
 		return neutral(KindSetTransaction, flags)

@@ -75,8 +75,11 @@ func TestClassifyDecisions(t *testing.T) {
 		// Transaction control.
 		{"BEGIN", want{Primary, KindBegin, nil, "BEGIN", txn, nil, nil}},
 		{"START TRANSACTION READ ONLY", want{Replica, KindBegin, nil, "BEGIN READ ONLY", txn | FlagReadOnlyTxn, nil, nil}},
-		{"BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE", want{Replica, KindBegin, nil, "BEGIN READ ONLY", txn | FlagReadOnlyTxn, nil, nil}},
+		{"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, DEFERRABLE", want{Replica, KindBegin, nil, "BEGIN READ ONLY", txn | FlagReadOnlyTxn, nil, nil}},
+		{"BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY", want{Primary, KindBegin, nil, "BEGIN", txn, nil, nil}},
 		{"BEGIN READ ONLY, READ WRITE", want{Primary, KindBegin, nil, "BEGIN", txn, nil, nil}},
+		{"BEGIN READ WRITE, READ ONLY", want{Primary, KindBegin, nil, "BEGIN", txn, nil, nil}},
+		{"SET TRANSACTION READ ONLY, ISOLATION LEVEL SERIALIZABLE", want{Primary, KindSetTransaction, nil, "SET TRANSACTION", txn, nil, nil}},
 		{"COMMIT", want{Primary, KindCommit, nil, "COMMIT", txn, nil, nil}},
 		{"END", want{Primary, KindCommit, nil, "COMMIT", txn, nil, nil}},
 		{"ABORT", want{Primary, KindRollback, nil, "ROLLBACK", txn, nil, nil}},

@@ -12,6 +12,11 @@ const (
 	DefaultMaxParseBytes = config.ByteSize(1 << 20)
 )
 
+var (
+	_ config.Defaulter = (*Config)(nil)
+	_ config.Validator = (*Config)(nil)
+)
+
 // Config is the statement-routing section of the dbproxy config.
 type Config struct {
 	// WriteFunctions lists user-defined functions whose call anywhere in a

@@ -143,8 +143,11 @@ const (
 	// RELEASE, ROLLBACK TO, SET TRANSACTION, PREPARE TRANSACTION, COMMIT/
 	// ROLLBACK PREPARED.
 	FlagTxnControl
-	// FlagReadOnlyTxn: BEGIN / START TRANSACTION / SET TRANSACTION with READ
-	// ONLY. Only keyword forms count; SET transaction_read_only = ... does not.
+	// FlagReadOnlyTxn: BEGIN / START TRANSACTION / SET TRANSACTION whose
+	// transaction a replica can run: READ ONLY, no READ WRITE among the
+	// options, and not SERIALIZABLE (a hot standby refuses serializable
+	// mode). Only keyword forms count; SET transaction_read_only = ... and
+	// default_transaction_* settings do not.
 	FlagReadOnlyTxn
 	// FlagSessionState: the statement changes state that outlives the current
 	// transaction on this server connection (SET, RESET, DISCARD, LISTEN,

@@ -18,7 +18,8 @@ import (
 //   - a routing hint comment becomes "/*tiergate:primary*/" or
 //     "/*tiergate:replica*/";
 //   - empty statements (stray semicolons) are dropped, as is a trailing ";";
-//   - an unterminated string, quoted identifier or comment becomes "$!".
+//   - an unterminated string, quoted identifier or comment, or a number
+//     with trailing junk (123abc), becomes "$!".
 const (
 	placeholder    = "$?"
 	badToken       = "$!"

@@ -34,4 +34,19 @@
 //   - SET [LOCAL] tiergate.route = primary|replica|auto, RESET tiergate.route
 //     and SHOW tiergate.route are proxy-local (KindProxySet / FlagProxySetting):
 //     the session layer applies or answers them and never forwards them.
+//
+// Besides the target, a Decision carries what the session layer and the
+// pooler act on: FlagTxnControl and FlagReadOnlyTxn (pin an explicit
+// transaction to the primary unless it starts READ ONLY), FlagSessionState
+// (reset before the server connection is reused), FlagPin (keep the server
+// connection for this client: LISTEN, session advisory locks, SQL PREPARE,
+// WITH HOLD cursors, temporary objects), FlagClearsPrepared (DISCARD ALL,
+// DEALLOCATE), and the tables read and written (query-cache invalidation).
+//
+// Known limits: functions are classified by name only (a user function that
+// writes must be listed in write_functions; triggers and rules are not
+// followed); EXECUTE of a SQL-level prepared statement goes to the primary
+// because the statement text lives in the session; the lexer assumes
+// standard_conforming_strings = on. A write sent to a replica by mistake or
+// by a hint fails there with a read-only error; it cannot change data.
 package sqlroute
