@@ -2,6 +2,7 @@ package sqlroute
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/maypok86/otter/v2"
@@ -113,6 +114,12 @@ func (c *Classifier) analyze(sql string, sc *scanResult) (d *Decision, cacheable
 	if chainLength(sql) > maxChainTokens {
 		c.unparsable.Add(1)
 		return unparsable(sc, "too complex to parse"), false
+	}
+	if strings.IndexByte(sql, 0) >= 0 {
+		// The parser takes a C string and would see only the text before
+		// the NUL; the wire protocol cannot carry one anyway.
+		c.unparsable.Add(1)
+		return unparsable(sc, "unparsable"), false
 	}
 	c.parses.Add(1)
 	tree, err := pg_query.Parse(sql)

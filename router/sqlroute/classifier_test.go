@@ -272,6 +272,7 @@ func TestClassifyUnparsable(t *testing.T) {
 		{"SELECT 'open", "unparsable", Primary},
 		{"SELECT * FROM t WHERE x = '" + strings.Repeat("a", 64) + "'", "too large to parse", Primary},
 		{"/* tiergate: replica */ SELEC 1", "hint", Replica},
+		{"SELECT 1\x00; DELETE FROM t", "unparsable", Primary},
 	}
 	for _, tc := range tests {
 		for i := 0; i < 2; i++ { // twice: never cached
@@ -285,8 +286,8 @@ func TestClassifyUnparsable(t *testing.T) {
 		}
 	}
 	s := c.Stats()
-	if s.Entries != 0 || s.Unparsable != 8 || s.Hits != 0 {
-		t.Errorf("stats %+v: want no entries, 8 unparsable, no hits", s)
+	if s.Entries != 0 || s.Unparsable != 10 || s.Hits != 0 {
+		t.Errorf("stats %+v: want no entries, 10 unparsable, no hits", s)
 	}
 }
 
