@@ -13,9 +13,11 @@ build:
 	mkdir -p bin
 	$(GO) build -o bin/ ./cmd/...
 
-## bench: Go micro-benchmarks for now; the side-by-side harness lands with the bench issue
+## bench: side-by-side benchmarks (edge vs HAProxy/nginx, dbproxy vs PgBouncer), ~15 min;
+##        writes bench/results/*.json and *.svg (see bench/README.md). BENCH_FLAGS=-smoke for a quick check.
+BENCH_FLAGS ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench $(BENCH_FLAGS)
 
 ## demo: the whole design on one machine (lands with the demo issue)
 demo:

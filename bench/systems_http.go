@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// HTTP systems under test. Each listens on its own free 127.0.0.1 port
+// with a config file the harness writes into its temp dir; the Debian
+// system services (if any run) are never involved.
+const (
+	sysDirect      = "direct"
+	sysPassthrough = "passthrough"
+	sysEdge        = "edge"
+	sysHAProxy     = "haproxy"
+	sysNginx       = "nginx"
+)
+
+// httpSystem is one started system.
+type httpSystem struct {
+	name string
+	addr string // where clients send requests
+	proc *proc  // nil for direct
+}
+
+// edgeOptions are the knobs the edge scenarios turn.
+type edgeOptions struct {
+	Policy      string // balancer policy; default round_robin
+	HashKey     string // consistent_hash key
+	Expr        string // route expression (adds an expression route)
+	Rewrite     bool   // request and response header rewrite route
+	AccessLog   bool   // access log on, to a file
+	IdleTimeout string // client keep-alive idle timeout, e.g. "300s"
+
+	AccessLogPath string // set by the harness
+}
+
+// startBackends starts n hello backends, each its own process.
+func (h *harness) startBackends(ctx context.Context, n int) ([]string, error) {
+	var addrs []string
+	for i := range n {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		p, err := h.procs.start(fmt.Sprintf("hello%d", i+1), []string{h.self, "-hello", addr}, procOpts{})
+		if err != nil {
+			return nil, err
+		}
+		if err := waitFor(ctx, p, 10*time.Second, httpCheck(addr, "/healthz")); err != nil {
+			return nil, fmt.Errorf("hello backend: %w", err)
+		}
+		addrs = append(addrs, addr)
+	}
+	return addrs, nil
+}
+
+// startHTTPSystem starts the named system in front of backends.
+func (h *harness) startHTTPSystem(ctx context.Context, name string, backends []string, eo edgeOptions) (*httpSystem, error) {
+	if name == sysDirect {
+		return &httpSystem{name: name, addr: backends[0]}, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &httpSystem{name: name, addr: addr}
+	dir := filepath.Join(h.tmp, name+"-"+filepath.Base(addr))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var argv []string
+	ready := httpCheck(addr, "/")
+	switch name {
+	case sysPassthrough:
+		argv = []string{h.self, "-passthrough", addr, "-upstreams", joinComma(backends)}
+	case sysEdge:
+		admin, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		eo.AccessLogPath = filepath.Join(dir, "access.log")
+		cfg, err := edgeConfig(addr, admin, backends, eo)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "edge.yaml")
+		if err := os.WriteFile(path, cfg, 0o644); err != nil {
+			return nil, err
+		}
+		argv = []string{h.bins[sysEdge], "-config", path}
+		// Ready once the health checks have passed (initial state is
+		// unhealthy) and a request goes through.
+		ready = both(httpCheck(admin, "/readyz"), httpCheck(addr, "/"))
+	case sysHAProxy:
+		path := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(path, haproxyConfig(addr, backends, h.haproxyMaxConn()), 0o644); err != nil {
+			return nil, err
+		}
+		argv = []string{"haproxy", "-db", "-f", path}
+	case sysNginx:
+		conf, err := nginxConfig(dir, addr, backends, os.Geteuid() == 0)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(path, conf, 0o644); err != nil {
+			return nil, err
+		}
+		argv = []string{"nginx", "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log")}
+	default:
+		return nil, fmt.Errorf("unknown system %q", name)
+	}
+	p, err := h.procs.start(name+"-"+filepath.Base(addr), argv, procOpts{})
+	if err != nil {
+		return nil, err
+	}
+	s.proc = p
+	if err := waitFor(ctx, p, 20*time.Second, ready); err != nil {
+		p.stop(time.Second)
+		return nil, fmt.Errorf("%s did not become ready: %w", name, err)
+	}
+	return s, nil
+}
+
+// stop ends the system's processes.
+func (s *httpSystem) stop() {
+	if s != nil && s.proc != nil {
+		s.proc.stop(5 * time.Second)
+	}
+}
+
+// edgeTmpl is the tiergate edge config: round_robin over the backends,
+// active health checks every 2s, metrics on the admin listener (always on),
+// access log off unless asked.
+var edgeTmpl = template.Must(template.New("edge").Parse(`# written by tiergate bench
+log: {level: warn, format: json}
+admin: {listen: "{{.Admin}}"}
+drain_timeout: 2s
+access_log:
+  enabled: {{.O.AccessLog}}
+  output: "{{.O.AccessLogPath}}"
+listeners:
+  - name: bench
+    address: "{{.Listen}}"
+    idle_timeout: {{.O.IdleTimeout}}
+upstreams:
+  - name: web
+    backends:
+{{- range .Backends}}
+      - address: "{{.}}"
+{{- end}}
+    balancer:
+      policy: {{.O.Policy}}
+{{- if .O.HashKey}}
+      hash_key: "{{.O.HashKey}}"
+{{- end}}
+    health:
+      active:
+        path: /healthz
+        interval: 2s
+{{- if .O.Expr}}
+routes:
+  - name: expr
+    match:
+      expr: '{{.O.Expr}}'
+    upstream: web
+{{- else if .O.Rewrite}}
+routes:
+  - name: rewrite
+    upstream: web
+    request_headers:
+      set: {X-Env: bench, X-Request-Source: edge}
+      remove: [X-Debug]
+    response_headers:
+      set: {X-Served-By: tiergate, Strict-Transport-Security: "max-age=31536000"}
+{{- end}}
+`))
+
+// edgeTemplateData feeds edgeTmpl.
+type edgeTemplateData struct {
+	Listen, Admin string
+	Backends      []string
+	O             edgeOptions
+}
+
+func edgeConfig(listen, admin string, backends []string, eo edgeOptions) ([]byte, error) {
+	if eo.Policy == "" {
+		eo.Policy = "round_robin"
+	}
+	if eo.IdleTimeout == "" {
+		eo.IdleTimeout = "300s"
+	}
+	var b bytes.Buffer
+	err := edgeTmpl.Execute(&b, edgeTemplateData{Listen: listen, Admin: admin, Backends: backends, O: eo})
+	return b.Bytes(), err
+}
+
+// haproxyConfig: 2 threads, round robin, connection reuse always, health
+// checks like the edge's.
+func haproxyConfig(listen string, backends []string, maxconn int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `# written by tiergate bench
+global
+    nbthread 2
+    maxconn %[2]d
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 300s
+    timeout server 30s
+    timeout http-keep-alive 300s
+    http-reuse always
+
+frontend bench
+    bind %[1]s
+    maxconn %[2]d
+    default_backend web
+
+backend web
+    balance roundrobin
+    option httpchk GET /healthz
+`, listen, maxconn)
+	for i, be := range backends {
+		fmt.Fprintf(&b, "    server b%d %s check inter 2s\n", i+1, be)
+	}
+	return b.Bytes()
+}
+
+// nginxConfig: 2 workers, upstream keep-alive (HTTP/1.1, Connection ""),
+// everything it writes under dir.
+func nginxConfig(dir, listen string, backends []string, root bool) ([]byte, error) {
+	for _, d := range []string{"tmp", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString("# written by tiergate bench\n")
+	if root {
+		b.WriteString("user root;\n")
+	}
+	fmt.Fprintf(&b, `daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile 30000;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+
+events {
+    worker_connections 30000;
+}
+
+http {
+    access_log off;
+    client_body_temp_path %[1]s/tmp/body;
+    proxy_temp_path %[1]s/tmp/proxy;
+    fastcgi_temp_path %[1]s/tmp/fastcgi;
+    uwsgi_temp_path %[1]s/tmp/uwsgi;
+    scgi_temp_path %[1]s/tmp/scgi;
+    keepalive_timeout 300s;
+    keepalive_requests 10000000;
+
+    upstream web {
+`, dir)
+	for _, be := range backends {
+		fmt.Fprintf(&b, "        server %s;\n", be)
+	}
+	fmt.Fprintf(&b, `        keepalive 64;
+        keepalive_requests 10000000;
+    }
+
+    server {
+        listen %s;
+        location / {
+            proxy_pass http://web;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+`, listen)
+	return b.Bytes(), nil
+}
+
+// httpCheck succeeds when GET path on addr answers 200.
+func httpCheck(addr, path string) func() error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func() error {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return nil
+	}
+}
+
+func both(a, b func() error) func() error {
+	return func() error {
+		if err := a(); err != nil {
+			return err
+		}
+		return b()
+	}
+}
+
+func joinComma(xs []string) string { return strings.Join(xs, ",") }
