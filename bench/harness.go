@@ -76,8 +76,9 @@ func runHarness(ctx context.Context, o options, args []string, stdout, stderr io
 		}
 	}
 	fdLimit, err := raiseFileLimit(40000)
-	if err != nil {
+	if err != nil || fdLimit == 0 {
 		fmt.Fprintf(stderr, "bench: cannot raise the open-files limit: %v\n", err)
+		fdLimit = 1024
 	}
 	self, err := os.Executable()
 	if err != nil {

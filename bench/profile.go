@@ -8,7 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"os/signal"
+	"runtime"
 	"runtime/pprof"
+	"syscall"
 	"strings"
 	"time"
 
@@ -44,8 +47,33 @@ func serveEdgeProfiled(ctx context.Context, cfgPath, profPath string, stdout io.
 		return err
 	}
 	defer stop()
+	heapOnSignal(ctx, profPath+".heap")
 	fmt.Fprintf(stdout, "ready %s\n", lns[0].Addr())
 	return eng.Serve(ctx, lns)
+}
+
+// heapOnSignal writes a heap profile to path on SIGUSR1 (the harness
+// sends it while the idle connections are held).
+func heapOnSignal(ctx context.Context, path string) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR1)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				runtime.GC()
+				tmp := path + ".tmp"
+				if f, err := os.Create(tmp); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					_ = f.Close()
+					_ = os.Rename(tmp, path)
+				}
+			}
+		}
+	}()
 }
 
 // serveDBProxyProfiled is serveEdgeProfiled for dbproxy.
@@ -152,9 +180,11 @@ func (h *harness) profileEdge(ctx context.Context, res *Result, backends []strin
 	h.storeProfile(ctx, res, prof)
 }
 
-// storeProfile runs `go tool pprof -top` on a profile into res.Profile.
-func (h *harness) storeProfile(ctx context.Context, res *Result, prof string) {
-	out, err := h.procs.runTool(ctx, "pprof", []string{"go", "tool", "pprof", "-top", "-nodecount=30", h.self, prof}, nil)
+// storeProfile runs `go tool pprof -top` on a profile into res.Profile
+// (extra are pprof flags, e.g. -sample_index=inuse_space).
+func (h *harness) storeProfile(ctx context.Context, res *Result, prof string, extra ...string) {
+	argv := append([]string{"go", "tool", "pprof", "-top", "-nodecount=30"}, extra...)
+	out, err := h.procs.runTool(ctx, "pprof", append(argv, h.self, prof), nil)
 	if err != nil {
 		h.prog.end("pprof failed")
 		res.Failures = append(res.Failures, fmt.Sprintf("profile: go tool pprof: %v: %s", err, tailLines(string(out), 5)))
@@ -162,4 +192,60 @@ func (h *harness) storeProfile(ctx context.Context, res *Result, prof string) {
 	}
 	res.Profile = strings.TrimSpace(string(out))
 	h.prog.end("stored (%d lines)", strings.Count(res.Profile, "\n")+1)
+}
+
+// profileEdgeIdle runs the in-process edge (config eo), holds n idle
+// connections through it and stores the top of its heap profile (in-use
+// bytes) in res.Profile: for a memory goal that is the useful profile.
+func (h *harness) profileEdgeIdle(ctx context.Context, res *Result, backends []string, eo edgeOptions, n int) {
+	dir := filepath.Join(h.tmp, "profile-"+res.Scenario)
+	fail := func(err error) {
+		h.prog.end("failed")
+		res.Failures = append(res.Failures, "profile: "+err.Error())
+	}
+	h.prog.begin(0, "heap profile of the in-process edge engine holding %d idle connections", n)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fail(err)
+		return
+	}
+	addr, err1 := freeAddr()
+	admin, err2 := freeAddr()
+	if err := errors.Join(err1, err2); err != nil {
+		fail(err)
+		return
+	}
+	eo.AccessLogPath = filepath.Join(dir, "access.log")
+	cfg, err := edgeConfig(addr, admin, backends, eo)
+	if err != nil {
+		fail(err)
+		return
+	}
+	cfgPath, prof := filepath.Join(dir, "edge.yaml"), filepath.Join(dir, "cpu.pprof")
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		fail(err)
+		return
+	}
+	p, err := h.procs.start("edge-profiled", []string{h.self, "-serve-edge", cfgPath, "-cpuprofile", prof}, procOpts{})
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer p.stop(10 * time.Second)
+	if err := waitFor(ctx, p, 20*time.Second, httpCheck(addr, "/")); err != nil {
+		fail(err)
+		return
+	}
+	holder, err := h.hold(ctx, "http", addr, n, "", "")
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer holder.stop(5 * time.Second)
+	heap := prof + ".heap"
+	_ = syscall.Kill(p.pid(), syscall.SIGUSR1)
+	if err := waitFor(ctx, p, 20*time.Second, func() error { _, err := os.Stat(heap); return err }); err != nil {
+		fail(err)
+		return
+	}
+	h.storeProfile(ctx, res, heap, "-sample_index=inuse_space")
 }

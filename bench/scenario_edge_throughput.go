@@ -143,7 +143,7 @@ func (h *harness) startAll(ctx context.Context, systems []string, backends []str
 	run := map[string]*httpSystem{}
 	for _, name := range systems {
 		h.prog.begin(0, "starting %s", name)
-		s, err := h.startHTTPSystem(ctx, name, backends, eo)
+		s, err := h.startHTTPSystem(ctx, name, name, backends, eo)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

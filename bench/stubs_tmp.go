@@ -5,8 +5,6 @@ import "context"
 func stub(name string) scenario {
 	return scenario{name: name, title: "todo", run: func(context.Context, *harness, *Result, *recorder) error { return nil }}
 }
-func edgeFeaturesScenario() scenario    { return stub("edge-features") }
-func edgeConnectionsScenario() scenario { return stub("edge-connections") }
-func dbThroughputScenario() scenario    { return stub("db-throughput") }
-func dbConnectionsScenario() scenario   { return stub("db-connections") }
-func dbLatencyScenario() scenario       { return stub("db-latency") }
+func dbThroughputScenario() scenario  { return stub("db-throughput") }
+func dbConnectionsScenario() scenario { return stub("db-connections") }
+func dbLatencyScenario() scenario     { return stub("db-latency") }

@@ -38,6 +38,7 @@ type edgeOptions struct {
 	Rewrite     bool   // request and response header rewrite route
 	AccessLog   bool   // access log on, to a file
 	IdleTimeout string // client keep-alive idle timeout, e.g. "300s"
+	ReduceMemory bool  // listeners' reduce_memory_usage
 
 	AccessLogPath string // set by the harness
 }
@@ -62,16 +63,18 @@ func (h *harness) startBackends(ctx context.Context, n int) ([]string, error) {
 	return addrs, nil
 }
 
-// startHTTPSystem starts the named system in front of backends.
-func (h *harness) startHTTPSystem(ctx context.Context, name string, backends []string, eo edgeOptions) (*httpSystem, error) {
-	if name == sysDirect {
-		return &httpSystem{name: name, addr: backends[0]}, nil
+// startHTTPSystem starts a system of the given kind (sysEdge, sysHAProxy,
+// ...) in front of backends; label names it in results and logs.
+func (h *harness) startHTTPSystem(ctx context.Context, kind, label string, backends []string, eo edgeOptions) (*httpSystem, error) {
+	name := kind
+	if kind == sysDirect {
+		return &httpSystem{name: label, addr: backends[0]}, nil
 	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &httpSystem{name: name, addr: addr}
+	s := &httpSystem{name: label, addr: addr}
 	dir := filepath.Join(h.tmp, name+"-"+filepath.Base(addr))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -106,7 +109,7 @@ func (h *harness) startHTTPSystem(ctx context.Context, name string, backends []s
 		}
 		argv = []string{"haproxy", "-db", "-f", path}
 	case sysNginx:
-		conf, err := nginxConfig(dir, addr, backends, os.Geteuid() == 0)
+		conf, err := nginxConfig(dir, addr, backends, os.Geteuid() == 0, h.fdLimit)
 		if err != nil {
 			return nil, err
 		}
@@ -118,14 +121,14 @@ func (h *harness) startHTTPSystem(ctx context.Context, name string, backends []s
 	default:
 		return nil, fmt.Errorf("unknown system %q", name)
 	}
-	p, err := h.procs.start(name+"-"+filepath.Base(addr), argv, procOpts{})
+	p, err := h.procs.start(name+"-"+filepath.Base(dir), argv, procOpts{})
 	if err != nil {
 		return nil, err
 	}
 	s.proc = p
 	if err := waitFor(ctx, p, 20*time.Second, ready); err != nil {
 		p.stop(time.Second)
-		return nil, fmt.Errorf("%s did not become ready: %w", name, err)
+		return nil, fmt.Errorf("%s did not become ready: %w", label, err)
 	}
 	return s, nil
 }
@@ -151,6 +154,7 @@ listeners:
   - name: bench
     address: "{{.Listen}}"
     idle_timeout: {{.O.IdleTimeout}}
+    reduce_memory_usage: {{.O.ReduceMemory}}
 upstreams:
   - name: web
     backends:
@@ -237,7 +241,7 @@ backend web
 
 // nginxConfig: 2 workers, upstream keep-alive (HTTP/1.1, Connection ""),
 // everything it writes under dir.
-func nginxConfig(dir, listen string, backends []string, root bool) ([]byte, error) {
+func nginxConfig(dir, listen string, backends []string, root bool, fdLimit int) ([]byte, error) {
 	for _, d := range []string{"tmp", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
@@ -251,12 +255,12 @@ func nginxConfig(dir, listen string, backends []string, root bool) ([]byte, erro
 	fmt.Fprintf(&b, `daemon off;
 master_process on;
 worker_processes 2;
-worker_rlimit_nofile 30000;
+worker_rlimit_nofile %[2]d;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 
 events {
-    worker_connections 30000;
+    worker_connections %[3]d;
 }
 
 http {
@@ -270,7 +274,7 @@ http {
     keepalive_requests 10000000;
 
     upstream web {
-`, dir)
+`, dir, fdLimit, max(fdLimit-100, 1024))
 	for _, be := range backends {
 		fmt.Fprintf(&b, "        server %s;\n", be)
 	}
