@@ -428,6 +428,33 @@ func TestApp(t *testing.T) {
 		}
 	})
 
+	t.Run("serve from flags", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		addr := make(chan string, 1)
+		done := make(chan error, 1)
+		f := flags{listen: "127.0.0.1:0", dsn: dsn, name: "web3", initDB: true, maxConns: 2}
+		go func() { done <- serve(ctx, f, zaptest.NewLogger(t), func(a string) { addr <- a }) }()
+		var base string
+		select {
+		case base = <-addr:
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		}
+		resp, err := http.Get("http://" + base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Backend") != "web3" {
+			t.Fatalf("healthz: %d, X-Backend %q", resp.StatusCode, resp.Header.Get("X-Backend"))
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("serve after shutdown: %v", err)
+		}
+	})
+
 	t.Run("static assets", func(t *testing.T) {
 		b := newBrowser(t, web1)
 		page := b.get("/login").body

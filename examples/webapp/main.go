@@ -81,7 +81,7 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, f, log); err != nil {
+	if err := serve(ctx, f, log, nil); err != nil {
 		log.Error("exit", zap.Error(err))
 		return 1
 	}
@@ -89,7 +89,8 @@ func run(args []string, stderr io.Writer) int {
 }
 
 // serve runs the app until ctx ends, then drains in-flight requests.
-func serve(ctx context.Context, f flags, log *zap.Logger) error {
+// onListen, if set, learns the bound address (tests listen on port 0).
+func serve(ctx context.Context, f flags, log *zap.Logger, onListen func(addr string)) error {
 	cfg := appConfig{Name: f.name, ServeStatic: f.serveStatic}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -129,6 +130,9 @@ func serve(ctx context.Context, f flags, log *zap.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", zap.String("listen", ln.Addr().String()), zap.Bool("serve_static", f.serveStatic))
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
 
 	select {
 	case err := <-errc:
