@@ -91,6 +91,7 @@ func (a *app) render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := a.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		a.log.Error("render", zap.String("template", name), zap.Error(err))
+		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
