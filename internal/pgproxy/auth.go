@@ -132,13 +132,17 @@ type authConn interface {
 	setAuthType(t uint32) error
 }
 
-// authenticate runs the login exchange for method with creds (nil when the
-// user is unknown: the exchange runs anyway and fails). It returns
-// errAuthFailed on a wrong password and other errors on protocol problems.
-func authenticate(c authConn, method, user string, creds *credentials, mock []byte) error {
+// authenticate runs the login exchange for method with creds. For an
+// unknown user (known false) the exchange runs anyway, with a mock salt, and
+// fails. It returns errAuthFailed on a wrong password and other errors on
+// protocol problems.
+func authenticate(c authConn, method, user string, creds *credentials, known bool, mock []byte) error {
+	if !known {
+		creds = nil
+	}
 	switch method {
 	case "trust":
-		if creds == nil && mock != nil {
+		if !known {
 			return errAuthFailed
 		}
 		return nil

@@ -146,8 +146,8 @@ func (s *session) emitSynth() {
 
 // dropUntilSync forgets the answers a failed extended-protocol batch will
 // not get (the server skips to the next Sync), and the statements those
-// skipped Parses would have created.
-func (s *session) dropUntilSync(sc *serverConn) {
+// skipped Parses would have created. It reports whether a Sync is pending.
+func (s *session) dropUntilSync(sc *serverConn) bool {
 	for s.head < len(s.pend) && s.pend[s.head].kind != pSync {
 		p := &s.pend[s.head]
 		if p.kind == pParse && p.stmt != nil && p.stmt.proxyName != "" {
@@ -156,6 +156,7 @@ func (s *session) dropUntilSync(sc *serverConn) {
 		s.head++
 	}
 	sc.unnamedTag = 0
+	return s.head < len(s.pend)
 }
 
 func (s *session) serverErr(sc *serverConn, err error) error {
@@ -170,6 +171,10 @@ func unexpected(msg pgproto3.BackendMessage) error {
 // relay reads server answers and forwards them until every pending entry
 // is answered.
 func (s *session) relay(sc *serverConn) error {
+	// A long wait on the server checks now and then that the client is
+	// still there, so a vanished client does not hold a server forever.
+	_ = sc.conn.SetReadDeadline(time.Now().Add(clientCheckInterval))
+	defer func() { _ = sc.conn.SetReadDeadline(time.Time{}) }()
 	for {
 		s.emitSynth()
 		if s.head >= len(s.pend) {
@@ -177,6 +182,14 @@ func (s *session) relay(sc *serverConn) error {
 		}
 		msg, err := sc.receive()
 		if err != nil {
+			if isTimeout(err) && !sc.broken {
+				if !s.cc.alive() {
+					sc.broken = true
+					return errClientGone
+				}
+				_ = sc.conn.SetReadDeadline(time.Now().Add(clientCheckInterval))
+				continue
+			}
 			return s.serverErr(sc, err)
 		}
 		p := &s.pend[s.head]
@@ -240,8 +253,11 @@ func (s *session) relay(sc *serverConn) error {
 				s.cl.stats.errors.Add(1)
 			}
 			s.send(m)
-			if p.kind != pQuery {
-				s.dropUntilSync(sc)
+			if p.kind != pQuery && !s.dropUntilSync(sc) {
+				// No Sync sent yet: the server now discards everything up
+				// to the client's next Sync, and so does the session.
+				s.skip = true
+				sc.needSync = true
 			}
 		case *pgproto3.ParameterStatus:
 			sc.params[m.Name] = m.Value

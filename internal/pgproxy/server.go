@@ -37,6 +37,7 @@ type Server struct {
 	loadCfg  func() (*Config, error)
 	classify func(string) stmtClass
 	secret   []byte
+	onPanic  func(any) // tests: fail on a recovered panic
 
 	rt       atomic.Pointer[runtime]
 	ids      atomic.Uint64 // session ids (also their BackendKeyData process ids)
@@ -338,6 +339,9 @@ func (srv *Server) maintainLoop(ctx context.Context) {
 func (srv *Server) recoverLog(what string) {
 	if r := recover(); r != nil {
 		srv.log.Error("panic", zap.String("in", what), zap.Any("panic", r), zap.Stack("stack"))
+		if srv.onPanic != nil {
+			srv.onPanic(r)
+		}
 	}
 }
 
@@ -345,7 +349,7 @@ func (srv *Server) recoverLog(what string) {
 func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	defer srv.recoverLog("client session")
-	s := &session{srv: srv, conn: conn, addr: conn.RemoteAddr().String(), connectedAt: time.Now(), secret: randomBytes(4)}
+	s := &session{srv: srv, conn: conn, cc: &clientConn{Conn: conn}, addr: conn.RemoteAddr().String(), connectedAt: time.Now(), secret: randomBytes(4)}
 	s.id = srv.ids.Add(1)
 	s.log = srv.log
 	n := srv.nclients.Add(1)

@@ -40,6 +40,7 @@ type serverConn struct {
 	unnamedTag uint64
 
 	txStatus byte
+	needSync bool // an extended-protocol error left it skipping to a Sync
 	broken   bool
 	dirty    bool // session state changed: DISCARD ALL before the next client
 
@@ -115,14 +116,22 @@ func (sc *serverConn) write(b []byte) error {
 	return nil
 }
 
-// receive reads one message; an I/O or protocol error breaks the connection.
+// receive reads one message; an I/O or protocol error breaks the
+// connection, a read deadline does not (the read can be resumed).
 func (sc *serverConn) receive() (pgproto3.BackendMessage, error) {
 	msg, err := sc.fe.Receive()
 	if err != nil {
-		sc.broken = true
+		if !isTimeout(err) {
+			sc.broken = true
+		}
 		return nil, err
 	}
 	return msg, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // errServerResponse is an ErrorResponse to an internal query.

@@ -38,6 +38,7 @@ type session struct {
 	log         *zap.Logger
 	id          uint64
 	conn        net.Conn
+	cc          *clientConn // conn, for reads
 	be          *pgproto3.Backend
 	out         []byte
 	wrote       bool // bytes reached the client during the current unit
@@ -147,6 +148,19 @@ func (s *session) run(ctx context.Context) error {
 		if s.skip {
 			if _, ok := msg.(*pgproto3.Sync); ok {
 				s.skip = false
+				if s.server != nil && s.server.needSync {
+					// The server skipped to this Sync too: let it answer.
+					s.server.needSync = false
+					s.batch.reset()
+					err = s.batch.add('S', msg, batchItem{})
+					if err == nil {
+						err = s.runBatch(ctx, false)
+					}
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
 				if err := s.flush(); err != nil {
 					return err
@@ -583,7 +597,7 @@ func (s *session) afterUnit(class stmtClass, flushOnly bool) {
 	if class.write && s.srvNode != nil && s.srvNode.role == rolePrimary {
 		s.txWrote = true
 	}
-	if flushOnly || sc.txStatus != 'I' || s.pinned || s.sessionMode {
+	if flushOnly || s.skip || sc.needSync || sc.txStatus != 'I' || s.pinned || s.sessionMode {
 		return
 	}
 	s.releaseServer()
@@ -642,6 +656,9 @@ func (s *session) close() {
 		return
 	}
 	rt := s.rt()
+	if sc.needSync {
+		sc.broken = true // cheaper to drop than to resynchronise
+	}
 	if !sc.broken && sc.txStatus != 'I' {
 		if _, err := sc.exec("ROLLBACK", rt.cfg.Pool.ConnectTimeout); err != nil || sc.txStatus != 'I' {
 			sc.broken = true

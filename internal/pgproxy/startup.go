@@ -187,12 +187,12 @@ func clientSettings(params map[string]string) map[string]string {
 func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 	_ = s.conn.SetDeadline(time.Now().Add(loginTimeout))
 	defer func() { _ = s.conn.SetDeadline(time.Time{}) }()
-	st, err := srv.negotiate(s.conn)
+	st, err := srv.negotiate(s.cc)
 	if err != nil || st == nil {
 		return nil, err
 	}
 	rt := srv.rt.Load()
-	s.be = pgproto3.NewBackend(s.conn, s.conn)
+	s.be = pgproto3.NewBackend(s.cc, s.conn)
 	s.be.SetMaxBodyLen(int(rt.cfg.MaxMessageSize))
 	if st.minor > 0 {
 		s.send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.unknownOpts})
@@ -215,7 +215,7 @@ func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 	if u != nil {
 		method, creds = u.cfg.Auth, u.creds
 	}
-	if err := authenticate(clientAuth{s}, method, user, creds, mockSalt(srv.secret, user)); err != nil {
+	if err := authenticate(clientAuth{s}, method, user, creds, u != nil, mockSalt(srv.secret, user)); err != nil {
 		if errors.Is(err, errAuthFailed) {
 			srv.log.Info("authentication failed", zapUser(user), zapAddr(s.addr))
 			return nil, fmt.Errorf("%w for user %q", errAuthFailed, user)
