@@ -158,6 +158,10 @@ type trigger struct{ name, when, level, fn string }
 // at most lock_timeout for the table lock. Existing triggers are kept (their
 // functions were just replaced), so a re-run takes no lock at all.
 func (r *Resharder) createTriggers(ctx context.Context, c *pgx.Conn, oid uint32, table string, trigs []trigger) error {
+	return retryLock(ctx, func() error { return r.createTriggersOnce(ctx, c, oid, table, trigs) })
+}
+
+func (r *Resharder) createTriggersOnce(ctx context.Context, c *pgx.Conn, oid uint32, table string, trigs []trigger) error {
 	tx, err := c.Begin(ctx)
 	if err != nil {
 		return err
@@ -194,31 +198,86 @@ func tableOID(ctx context.Context, c *pgx.Conn, table string) (uint32, error) {
 	return *oid, nil
 }
 
-// dropCapture removes change capture from shard's primary: the schema, its
-// log and functions, and through them the triggers. Idempotent.
-func (r *Resharder) dropCapture(ctx context.Context, shard string) error {
+// dropTriggers removes the capture triggers from every table shard is a
+// source of, one table per transaction (so the table locks are taken one at
+// a time), waiting at most lock_timeout for each and retrying a few times.
+// Idempotent. Cutover calls it with writes paused, where the locks are
+// free.
+func (r *Resharder) dropTriggers(ctx context.Context, shard string) error {
 	c, err := connect(ctx, r.primary(shard))
 	if err != nil {
 		return err
 	}
 	defer closeConn(c)
-	tx, err := c.Begin(ctx)
+	drop := func(table string, names ...string) error {
+		return retryLock(ctx, func() error {
+			return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", r.cfg.LockTimeout.Milliseconds())); err != nil {
+					return err
+				}
+				for _, n := range names {
+					if _, err := tx.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", n, quoteTable(table))); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+	for _, u := range r.units() {
+		if u.sp.Shard == shard {
+			if err := drop(u.tp.Name, captureTrigger, truncateTrigger); err != nil {
+				return fmt.Errorf("reshard: %s: remove capture from %s: %w", shard, u.tp.Name, err)
+			}
+		}
+	}
+	for _, rc := range r.plan.References {
+		if rc.From == shard {
+			if err := drop(rc.Table, dirtyTrigger); err != nil {
+				return fmt.Errorf("reshard: %s: remove capture from %s: %w", shard, rc.Table, err)
+			}
+		}
+	}
+	return nil
+}
+
+// dropCapture removes change capture from shard's primary: first the
+// triggers (dropTriggers), then the schema with the log and the functions.
+// Dropping the schema first could deadlock: it would lock the log, then
+// wait for a table lock held by a write whose trigger waits for the log.
+// Idempotent.
+func (r *Resharder) dropCapture(ctx context.Context, shard string) error {
+	if err := r.dropTriggers(ctx, shard); err != nil {
+		return err
+	}
+	c, err := connect(ctx, r.primary(shard))
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", r.cfg.LockTimeout.Milliseconds())); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+captureSchema+` CASCADE`); err != nil {
-		return fmt.Errorf("reshard: %s: remove change capture: %w", shard, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	defer closeConn(c)
+	if _, err := c.Exec(ctx, `DROP SCHEMA IF EXISTS `+captureSchema+` CASCADE`); err != nil {
 		return fmt.Errorf("reshard: %s: remove change capture: %w", shard, err)
 	}
 	r.log.Info("change capture removed", zap.String("shard", shard))
 	return nil
 }
+
+// retryLock runs fn up to lockAttempts times while it fails with
+// lock_not_available (lock_timeout) or a deadlock.
+func retryLock(ctx context.Context, fn func() error) error {
+	var err error
+	for range lockAttempts {
+		err = fn()
+		var pe *pgconn.PgError
+		if err == nil || ctx.Err() != nil || !errors.As(err, &pe) || (pe.Code != "55P03" && pe.Code != "40P01") {
+			return err
+		}
+	}
+	return err
+}
+
+// lockAttempts is how often DDL that waits for table locks is tried.
+const lockAttempts = 5
 
 // waitReplayed waits until the replica at dsn has replayed lsn, polling.
 func (r *Resharder) waitReplayed(ctx context.Context, dsn, lsn string) error {
