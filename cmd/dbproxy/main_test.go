@@ -24,7 +24,7 @@ func TestCheck(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{"example", "../../configs/dbproxy.yaml", 0, "dbproxy.yaml: ok: 1 user(s), 1 database(s) on 3 node(s)", ""},
+		{"example", "../../configs/dbproxy.yaml", 0, "dbproxy.yaml: ok: 2 user(s), 1 database(s) on 3 node(s)", ""},
 		{"bad replica", write("bad.yaml", "users: [{name: app, auth: trust}]\ndatabases:\n  app:\n    primary: 127.0.0.1:5432\n    replicas: [127.0.0.1:5433, localhost]\n"),
 			1, "", `bad.yaml:5: databases.app.replicas[1]: "localhost" has no port`},
 		{"wrong type", write("type.yaml", "users: [{name: app, auth: trust}]\nlisten: [1, 2]\ndatabases: {app: {primary: 127.0.0.1:5432}}\n"),

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tiergate/tiergate/balancer"
 	"github.com/tiergate/tiergate/internal/admin"
 	"github.com/tiergate/tiergate/internal/config"
 	"github.com/tiergate/tiergate/internal/logging"
+	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
 // DefaultAdminListen is dbproxy's admin address when none is configured.
@@ -87,8 +89,8 @@ type PoolConfig struct {
 
 // RoutingConfig is the read/write split.
 type RoutingConfig struct {
-	// ReadWriteSplit sends reads to replicas. Default: true. Set
-	// disable_read_write_split: true to send everything to the primary.
+	// DisableReadWriteSplit sends everything to the primary. Default: false
+	// (reads go to replicas).
 	DisableReadWriteSplit bool `yaml:"disable_read_write_split"`
 	// ReadYourWrites is lsn (default), window or off. lsn: after a client
 	// commits a write its reads stay on the primary until a replica has
@@ -98,9 +100,8 @@ type RoutingConfig struct {
 	// RYWWindow is the stickiness window of read_your_writes: window.
 	// Default: 2s.
 	RYWWindow time.Duration `yaml:"ryw_window"`
-	// FallbackToPrimary sends reads to the primary when no replica is
-	// usable. Default: true (disable_fallback_to_primary: true turns it off,
-	// and reads then fail with SQLSTATE 08006).
+	// DisableFallbackToPrimary makes reads fail (SQLSTATE 08006) when no
+	// replica is usable. Default: false (reads fall back to the primary).
 	DisableFallbackToPrimary bool `yaml:"disable_fallback_to_primary"`
 	// MaxReplicaLagBytes stops reads to a replica whose replay position is
 	// this far behind the primary. Default: 16MiB; 0 disables the check.
@@ -111,6 +112,12 @@ type RoutingConfig struct {
 	// ReadRetries is how many other nodes a read is retried on after a
 	// connection error, when nothing was sent to the client yet. Default: 2.
 	ReadRetries int `yaml:"read_retries"`
+	// Classifier tunes the statement classifier (write_functions,
+	// cache_size, max_parse_bytes; see router/sqlroute).
+	Classifier sqlroute.Config `yaml:"classifier"`
+	// Balancer picks among the usable replicas. Default policy: least_conn
+	// (round_robin, weighted_round_robin, p2c_ewma and random also work).
+	Balancer balancer.Config `yaml:"balancer"`
 }
 
 // HealthConfig is the active check of every node.
@@ -267,6 +274,11 @@ func (r *RoutingConfig) SetDefaults() {
 	if r.ReadRetries == 0 {
 		r.ReadRetries = 2
 	}
+	r.Classifier.SetDefaults()
+	if r.Balancer.Policy == "" {
+		r.Balancer.Policy = balancer.LeastConn
+	}
+	r.Balancer.SetDefaults()
 }
 
 // Validate reports an unknown read_your_writes mode and negative values.
@@ -281,6 +293,12 @@ func (r *RoutingConfig) Validate() error {
 	}
 	if r.ReadRetries < 0 {
 		errs = append(errs, config.Errorf("read_retries", "must not be negative"))
+	}
+	errs = append(errs, config.In("classifier", r.Classifier.Validate()))
+	if r.Balancer.Policy == balancer.ConsistentHash || r.Balancer.Policy == balancer.StickyCookie {
+		errs = append(errs, config.Errorf("balancer.policy", "%q needs a request key; dbproxy has none", r.Balancer.Policy))
+	} else {
+		errs = append(errs, config.In("balancer", r.Balancer.Validate()))
 	}
 	return config.Join(errs...)
 }

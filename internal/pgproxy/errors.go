@@ -56,6 +56,7 @@ const (
 	sqlstateInsufficientPriv    = "42501"
 	sqlstateInternal            = "XX000"
 	sqlstateCannotConnectNow    = "57P03"
+	sqlstateInvalidParameter    = "22023"
 )
 
 // clientError maps an error to the ErrorResponse the client sees.

@@ -124,6 +124,7 @@ func (srv *Server) record(log *zap.Logger, rt *runtime, n *node, res probeResult
 				p.purgeIdle()
 			}
 		}
+		n.publish()
 		srv.metrics.nodeState(n)
 		return
 	}
@@ -156,5 +157,6 @@ func (srv *Server) record(log *zap.Logger, rt *runtime, n *node, res probeResult
 		n.healthy.Store(true)
 		log.Info("node up")
 	}
+	n.publish()
 	srv.metrics.nodeState(n)
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+
+	"github.com/tiergate/tiergate/balancer"
 )
 
 // Node roles as configured.
@@ -32,6 +34,10 @@ type node struct {
 	passes     atomic.Int32
 	fails      atomic.Int32
 
+	// be is the node as a balancer member (replicas); its health mirrors
+	// readable(0).
+	be *balancer.Backend
+
 	// pools by proxy user; replaced as a whole on reload.
 	pools atomic.Pointer[map[string]*pool]
 
@@ -41,7 +47,7 @@ type node struct {
 }
 
 func newNode(db, addr, role string) *node {
-	n := &node{db: db, addr: addr, role: role}
+	n := &node{db: db, addr: addr, role: role, be: &balancer.Backend{ID: addr, Address: addr}}
 	n.healthy.Store(true) // optimistic until the first check says otherwise
 	n.inRecovery.Store(role == roleReplica)
 	empty := map[string]*pool{}
@@ -75,6 +81,9 @@ func (n *node) readable(minLSN uint64) bool {
 
 func (n *node) lagSec() float64 { return math.Float64frombits(n.lagSeconds.Load()) }
 
+// publish mirrors the node's read eligibility into its balancer member.
+func (n *node) publish() { n.be.SetHealthy(n.readable(0), time.Now()) }
+
 func (n *node) pool(user string) *pool { return (*n.pools.Load())[user] }
 
 // markDown takes the node out of rotation at once (a session saw it fail);
@@ -84,6 +93,7 @@ func (n *node) markDown(reason string) {
 	if n.healthy.Swap(false) {
 		n.lastErr.Store(&reason)
 	}
+	n.publish()
 	for _, p := range *n.pools.Load() {
 		p.purgeIdle()
 	}
@@ -104,6 +114,9 @@ type cluster struct {
 	replicas []*node
 	rr       atomic.Uint32
 	stats    *clusterStats
+
+	bal       *balancer.Balancer // over the replicas
+	byBackend map[*balancer.Backend]*node
 }
 
 // knownParams returns the reported parameters of user's connections
@@ -132,25 +145,38 @@ type clusterStats struct {
 	waits          atomic.Int64
 }
 
-// pickReplica chooses a replica that has replayed minLSN, round robin,
-// skipping exclude. It returns nil when none is usable.
-//
-// TODO(balancer): use balancer.Balancer (least_conn / p2c_ewma) once that
-// package is committed; this is plain round robin over the same predicate.
-func (c *cluster) pickReplica(minLSN uint64, exclude map[*node]bool) *node {
-	n := len(c.replicas)
-	if n == 0 {
-		return nil
+// pickReplica chooses a replica that has replayed minLSN, skipping
+// exclude. The balancer picks among the replicas it considers available;
+// when its pick has not replayed minLSN (read-your-writes) or is excluded,
+// a round-robin scan finds one that fits. It returns nil when none does; a
+// non-zero PickResult must be ended with Done.
+func (c *cluster) pickReplica(minLSN uint64, exclude map[*node]bool) (*node, balancer.PickResult) {
+	if len(c.replicas) == 0 {
+		return nil, balancer.PickResult{}
 	}
+	if c.bal != nil {
+		var ex *balancer.Backend
+		for n := range exclude {
+			ex = n.be
+			break
+		}
+		if res, err := c.bal.Pick(balancer.PickInfo{Exclude: ex}); err == nil {
+			if n := c.byBackend[res.Backend]; n != nil && !exclude[n] && n.readable(minLSN) {
+				return n, res
+			}
+			res.Done(nil, 0)
+		}
+	}
+	n := len(c.replicas)
 	start := int(c.rr.Add(1))
 	for i := 0; i < n; i++ {
 		r := c.replicas[(start+i)%n]
 		if exclude[r] || !r.readable(minLSN) {
 			continue
 		}
-		return r
+		return r, balancer.PickResult{}
 	}
-	return nil
+	return nil, balancer.PickResult{}
 }
 
 // anyReplicaBehind reports whether some usable replica has not replayed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
 // Options are the code-level dependencies of a Server; the zero value
@@ -35,7 +39,6 @@ type Server struct {
 	log      *zap.Logger
 	metrics  *metrics
 	loadCfg  func() (*Config, error)
-	classify func(string) stmtClass
 	secret   []byte
 	onPanic  func(any) // tests: fail on a recovered panic
 
@@ -57,9 +60,10 @@ type Server struct {
 // runtime is one immutable generation of the config with the objects built
 // from it. Sessions load it per unit of work; a reload swaps it.
 type runtime struct {
-	cfg      *Config
-	users    map[string]*userEntry
-	clusters map[string]*cluster
+	cfg        *Config
+	users      map[string]*userEntry
+	clusters   map[string]*cluster
+	classifier classifier
 }
 
 type userEntry struct {
@@ -77,7 +81,6 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		log:      opts.Log.Named("pgproxy"),
 		metrics:  newMetrics(opts.Registry),
 		loadCfg:  opts.LoadConfig,
-		classify: keywordClassifier{}.classify,
 		secret:   randomBytes(32),
 		sessions: map[uint32]*session{},
 		checkers: map[*node]context.CancelFunc{},
@@ -95,6 +98,15 @@ func New(cfg *Config, opts Options) (*Server, error) {
 // pools (connections) where they still fit.
 func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
 	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}}
+	if prev != nil && reflect.DeepEqual(prev.cfg.Routing.Classifier, cfg.Routing.Classifier) {
+		rt.classifier = prev.classifier // keep its cache
+	} else {
+		c, err := sqlroute.New(cfg.Routing.Classifier)
+		if err != nil {
+			return nil, err
+		}
+		rt.classifier = c
+	}
 	for _, u := range cfg.Users {
 		e := &userEntry{cfg: u}
 		if u.Password != "" {
@@ -154,6 +166,18 @@ func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
 		for _, r := range d.Replicas {
 			c.replicas = append(c.replicas, mk(r, roleReplica))
 		}
+		bal, err := balancer.New(cfg.Routing.Balancer, balancer.Options{})
+		if err != nil {
+			return nil, err
+		}
+		c.bal = bal
+		c.byBackend = map[*balancer.Backend]*node{}
+		backends := make([]*balancer.Backend, 0, len(c.replicas))
+		for _, r := range c.replicas {
+			c.byBackend[r.be] = r
+			backends = append(backends, r.be)
+		}
+		bal.Update(backends)
 		rt.clusters[name] = c
 	}
 	return rt, nil

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"go.uber.org/zap"
+
+	"github.com/tiergate/tiergate/balancer"
 )
 
 // clientFlushSize is how much relayed output is buffered before it is
@@ -72,9 +74,14 @@ type session struct {
 	minLSN   uint64    // read-your-writes floor (lsn mode)
 	rywUntil time.Time // read-your-writes window (window mode)
 	pump     *pump
+
+	pick       balancer.PickResult // the balancer's pick for the attached replica
+	attachedAt time.Time
 }
 
 func (s *session) rt() *runtime { return s.srv.rt.Load() }
+
+func (s *session) classify(sql string) stmtClass { return classOf(s.rt().classifier.Classify(sql)) }
 
 // send buffers one message for the client.
 func (s *session) send(msg pgproto3.BackendMessage) {
@@ -224,7 +231,7 @@ func (s *session) txStatus() byte {
 
 // handleQuery runs a simple query, answering tiergate.* settings itself.
 func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
-	class := s.srv.classify(q.String)
+	class := s.classify(q.String)
 	if class.proxySet || class.proxyShow {
 		if !s.batch.empty() {
 			// A Query in the middle of an extended batch: flush the batch
@@ -233,7 +240,9 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 				return err
 			}
 		}
-		if class.proxyShow {
+		if class.proxyErr != nil {
+			s.send(errorResponse(sqlstateInvalidParameter, "%v", class.proxyErr))
+		} else if class.proxyShow {
 			s.send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("tiergate.route"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
 			s.send(&pgproto3.DataRow{Values: [][]byte{[]byte(s.route.String())}})
 			s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
@@ -258,7 +267,7 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 }
 
 func (s *session) addParse(m *pgproto3.Parse) error {
-	class := s.srv.classify(m.Query)
+	class := s.classify(m.Query)
 	s.batch.class.replica = s.batch.class.replica && class.replica
 	if m.Name == "" {
 		st := &preparedStmt{tag: s.srv.tags.Add(1), class: class}
@@ -403,6 +412,8 @@ func (s *session) runFresh(ctx context.Context, class stmtClass, flushOnly bool)
 		s.state.Store(stateWaiting)
 		sc, err := s.checkout(ctx, rt, n)
 		if err != nil {
+			s.pick.Done(err, 0)
+			s.pick = balancer.PickResult{}
 			var se *serverError
 			if errors.As(err, &se) {
 				n.markDown(err.Error())
@@ -488,7 +499,8 @@ func (s *session) pickNode(rt *runtime, cl *cluster, wantReplica bool, exclude m
 	if forced {
 		floor = 0
 	}
-	if r := cl.pickReplica(floor, exclude); r != nil {
+	if r, res := cl.pickReplica(floor, exclude); r != nil {
+		s.pick = res
 		return r, nil
 	}
 	if floor > 0 && cl.anyReplicaReadable() {
@@ -533,6 +545,7 @@ func (s *session) checkout(ctx context.Context, rt *runtime, n *node) (*serverCo
 
 func (s *session) attach(sc *serverConn, n *node) {
 	s.server, s.srvNode = sc, n
+	s.attachedAt = time.Now()
 	s.active.Store(sc)
 }
 
@@ -545,6 +558,12 @@ func (s *session) detach(release bool) {
 	}
 	s.server, s.srvNode = nil, nil
 	s.active.Store(nil)
+	var failed error
+	if !release || sc.broken {
+		failed = ErrServerConn
+	}
+	s.pick.Done(failed, time.Since(s.attachedAt))
+	s.pick = balancer.PickResult{}
 	for sc.cancelRefs.Load() > 0 {
 		time.Sleep(time.Millisecond) // a cancel for this connection is being delivered
 	}

@@ -257,7 +257,8 @@ func (srv *Server) initParams(ctx context.Context, s *session, rt *runtime, cl *
 	if need {
 		n := cl.primary
 		if !n.usable() {
-			if r := cl.pickReplica(0, nil); r != nil {
+			if r, res := cl.pickReplica(0, nil); r != nil {
+				res.Done(nil, 0)
 				n = r
 			}
 		}
