@@ -25,8 +25,8 @@ type harness struct {
 	// fdLimit is the open-files limit every child inherits (the harness
 	// raises it as far as the hard limit allows).
 	fdLimit int
-	out   io.Writer
-	prog  *progress
+	out     io.Writer
+	prog    *progress
 }
 
 // scenario is one named comparison.

@@ -45,8 +45,8 @@ type proc struct {
 
 // procOpts are the optional parts of starting a child.
 type procOpts struct {
-	env    []string // added to the harness's environment
-	asUser string   // run as this user (e.g. pgbouncer refuses root)
+	env    []string  // added to the harness's environment
+	asUser string    // run as this user (e.g. pgbouncer refuses root)
 	stdout io.Writer // default: the log file
 	stderr io.Writer // default: the log file
 }

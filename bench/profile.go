@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"syscall"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,6 +95,7 @@ func serveDBProxyProfiled(ctx context.Context, cfgPath, profPath string, stdout 
 		return err
 	}
 	defer stop()
+	heapOnSignal(ctx, profPath+".heap")
 	fmt.Fprintf(stdout, "ready %s\n", ln.Addr())
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, context.Canceled) {
@@ -129,55 +130,127 @@ func (h *harness) wantProfile(res *Result) bool {
 	return !h.opts.smoke && anyGoalNotMet(res)
 }
 
-// profileEdge runs the in-process edge (config eo) under wrk for the
-// closed-loop duration and stores `go tool pprof -top` in res.Profile.
-func (h *harness) profileEdge(ctx context.Context, res *Result, backends []string, eo edgeOptions, script *string) {
-	dir := filepath.Join(h.tmp, "profile-"+res.Scenario)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		res.Failures = append(res.Failures, "profile: "+err.Error())
-		return
-	}
+// profiled is an engine running in-process in a child under runtime/pprof.
+type profiled struct {
+	p    *proc
+	addr string
+	cpu  string // CPU profile path, written when the child stops
+}
+
+// startProfiled starts `bench -serve-<kind>` on the config that cfg builds
+// for a fresh listen address, and waits until check(addr) passes.
+func (h *harness) startProfiled(ctx context.Context, scenario, kind string, cfg func(listen, admin, dir string) ([]byte, error), check func(string) func() error) (*profiled, error) {
+	dir := filepath.Join(h.tmp, "profile-"+scenario)
 	addr, err1 := freeAddr()
 	admin, err2 := freeAddr()
 	if err := errors.Join(err1, err2); err != nil {
-		res.Failures = append(res.Failures, "profile: "+err.Error())
-		return
+		return nil, err
 	}
-	eo.AccessLogPath = filepath.Join(dir, "access.log")
-	cfg, err := edgeConfig(addr, admin, backends, eo)
+	data, err := cfg(addr, admin, dir)
 	if err != nil {
-		res.Failures = append(res.Failures, "profile: "+err.Error())
-		return
+		return nil, err
 	}
-	cfgPath, prof := filepath.Join(dir, "edge.yaml"), filepath.Join(dir, "cpu.pprof")
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		res.Failures = append(res.Failures, "profile: "+err.Error())
-		return
+	cfgPath := filepath.Join(dir, kind+".yaml")
+	if err := mkdirWrite(cfgPath, data); err != nil {
+		return nil, err
 	}
+	pr := &profiled{addr: addr, cpu: filepath.Join(dir, "cpu.pprof")}
+	pr.p, err = h.procs.start(kind+"-profiled", []string{h.self, "-serve-" + kind, cfgPath, "-cpuprofile", pr.cpu}, procOpts{})
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, pr.p, 30*time.Second, check(addr)); err != nil {
+		pr.p.stop(time.Second)
+		return nil, err
+	}
+	return pr, nil
+}
+
+// heap asks the child for a heap profile and returns its path.
+func (pr *profiled) heap(ctx context.Context) (string, error) {
+	path := pr.cpu + ".heap"
+	if err := syscall.Kill(pr.p.pid(), syscall.SIGUSR1); err != nil {
+		return "", err
+	}
+	err := waitFor(ctx, pr.p, 20*time.Second, func() error { _, err := os.Stat(path); return err })
+	return path, err
+}
+
+func edgeProfileConfig(backends []string, eo edgeOptions) func(listen, admin, dir string) ([]byte, error) {
+	return func(listen, admin, dir string) ([]byte, error) {
+		eo.AccessLogPath = filepath.Join(dir, "access.log")
+		return edgeConfig(listen, admin, backends, eo)
+	}
+}
+
+func dbproxyProfileConfig(primary string) func(listen, admin, dir string) ([]byte, error) {
+	return func(listen, admin, dir string) ([]byte, error) {
+		return dbproxyConfig(listen, admin, primary, nil, 11000), nil
+	}
+}
+
+// profileFailed records a profiling failure.
+func (h *harness) profileFailed(res *Result, err error) {
+	h.prog.end("failed")
+	res.Failures = append(res.Failures, "profile: "+err.Error())
+}
+
+// profileEdge runs the in-process edge (config eo) under wrk for the
+// closed-loop duration and stores the top of its CPU profile.
+func (h *harness) profileEdge(ctx context.Context, res *Result, backends []string, eo edgeOptions, script *string) {
 	d := h.dur(h.opts.wrkDur, 10*time.Second, time.Second)
 	h.prog.begin(d, "CPU profile of the in-process edge engine under wrk")
-	p, err := h.procs.start("edge-profiled", []string{h.self, "-serve-edge", cfgPath, "-cpuprofile", prof}, procOpts{})
-	if err == nil {
-		err = waitFor(ctx, p, 20*time.Second, httpCheck(addr, "/"))
-	}
-	if err == nil {
-		spec := wrkSpec{URL: "http://" + addr + "/", Threads: 1, Conns: 64, Duration: d}
-		if script != nil {
-			spec.Script = *script
-		}
-		var wr wrkResult
-		wr, err = h.wrk(ctx, spec)
-		res.Notes = append(res.Notes, fmt.Sprintf("profiled run (in-process engine under runtime/pprof): %.0f req/s", wr.RPS))
-	}
-	if p != nil {
-		p.stop(10 * time.Second)
-	}
+	pr, err := h.startProfiled(ctx, res.Scenario, "edge", edgeProfileConfig(backends, eo), func(a string) func() error { return httpCheck(a, "/") })
 	if err != nil {
-		h.prog.end("failed")
-		res.Failures = append(res.Failures, "profile: "+err.Error())
+		h.profileFailed(res, err)
 		return
 	}
-	h.storeProfile(ctx, res, prof)
+	spec := wrkSpec{URL: "http://" + pr.addr + "/", Threads: 1, Conns: 64, Duration: d}
+	if script != nil {
+		spec.Script = *script
+	}
+	wr, err := h.wrk(ctx, spec)
+	pr.p.stop(10 * time.Second)
+	if err != nil {
+		h.profileFailed(res, err)
+		return
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("profiled run (in-process engine under runtime/pprof): %.0f req/s", wr.RPS))
+	h.storeProfile(ctx, res, pr.cpu)
+}
+
+// profileIdle runs the in-process engine of kind ("edge" or "dbproxy"),
+// holds n idle connections through it and stores the top of its heap
+// profile (in-use bytes): for a memory goal that is the useful profile.
+func (h *harness) profileIdle(ctx context.Context, res *Result, kind string, cfg func(listen, admin, dir string) ([]byte, error), n int) {
+	h.prog.begin(0, "heap profile of the in-process %s engine holding %d idle connections", kind, n)
+	proto, check := "http", func(a string) func() error { return httpCheck(a, "/") }
+	if kind == "dbproxy" {
+		proto, check = "pg", pgCheck
+	}
+	pr, err := h.startProfiled(ctx, res.Scenario, kind, cfg, check)
+	if err != nil {
+		h.profileFailed(res, err)
+		return
+	}
+	defer pr.p.stop(10 * time.Second)
+	user, db := "", ""
+	if proto == "pg" {
+		user, db = benchPG, benchDB
+	}
+	holder, err := h.hold(ctx, proto, pr.addr, n, user, db)
+	if err != nil {
+		h.profileFailed(res, err)
+		return
+	}
+	defer holder.stop(5 * time.Second)
+	heap, err := pr.heap(ctx)
+	if err != nil {
+		h.profileFailed(res, err)
+		return
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("profile: heap (in-use bytes) of the in-process %s engine while it holds %d idle connections; a CPU profile says nothing about memory", kind, n))
+	h.storeProfile(ctx, res, heap, "-sample_index=inuse_space")
 }
 
 // storeProfile runs `go tool pprof -top` on a profile into res.Profile
@@ -194,58 +267,10 @@ func (h *harness) storeProfile(ctx context.Context, res *Result, prof string, ex
 	h.prog.end("stored (%d lines)", strings.Count(res.Profile, "\n")+1)
 }
 
-// profileEdgeIdle runs the in-process edge (config eo), holds n idle
-// connections through it and stores the top of its heap profile (in-use
-// bytes) in res.Profile: for a memory goal that is the useful profile.
-func (h *harness) profileEdgeIdle(ctx context.Context, res *Result, backends []string, eo edgeOptions, n int) {
-	dir := filepath.Join(h.tmp, "profile-"+res.Scenario)
-	fail := func(err error) {
-		h.prog.end("failed")
-		res.Failures = append(res.Failures, "profile: "+err.Error())
+// mkdirWrite writes data to path, creating its directory.
+func mkdirWrite(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
-	h.prog.begin(0, "heap profile of the in-process edge engine holding %d idle connections", n)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fail(err)
-		return
-	}
-	addr, err1 := freeAddr()
-	admin, err2 := freeAddr()
-	if err := errors.Join(err1, err2); err != nil {
-		fail(err)
-		return
-	}
-	eo.AccessLogPath = filepath.Join(dir, "access.log")
-	cfg, err := edgeConfig(addr, admin, backends, eo)
-	if err != nil {
-		fail(err)
-		return
-	}
-	cfgPath, prof := filepath.Join(dir, "edge.yaml"), filepath.Join(dir, "cpu.pprof")
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		fail(err)
-		return
-	}
-	p, err := h.procs.start("edge-profiled", []string{h.self, "-serve-edge", cfgPath, "-cpuprofile", prof}, procOpts{})
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer p.stop(10 * time.Second)
-	if err := waitFor(ctx, p, 20*time.Second, httpCheck(addr, "/")); err != nil {
-		fail(err)
-		return
-	}
-	holder, err := h.hold(ctx, "http", addr, n, "", "")
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer holder.stop(5 * time.Second)
-	heap := prof + ".heap"
-	_ = syscall.Kill(p.pid(), syscall.SIGUSR1)
-	if err := waitFor(ctx, p, 20*time.Second, func() error { _, err := os.Stat(heap); return err }); err != nil {
-		fail(err)
-		return
-	}
-	h.storeProfile(ctx, res, heap, "-sample_index=inuse_space")
+	return os.WriteFile(path, data, 0o644)
 }

@@ -143,7 +143,17 @@ func printResult(w io.Writer, res *Result) {
 // goalLine is a goal's one-line verdict.
 func goalLine(g Goal) string {
 	s := g.Text + ": "
-	if g.Ratio.ok() {
+	if g.Unit != "" && g.Value.ok() {
+		s += fmt.Sprintf("%s %s (target %s %s %s", fmtNum(g.Value), g.Unit, g.Cmp, fmtNum(num(g.Target)), g.Unit)
+		if len(g.Rounds) > 0 {
+			var rs []string
+			for _, r := range g.Rounds {
+				rs = append(rs, fmtNum(r*num(g.Target)))
+			}
+			s += "; rounds " + strings.Join(rs, " ")
+		}
+		s += ")"
+	} else if g.Ratio.ok() {
 		s += fmt.Sprintf("%.2f× (target %s %.2f×", float64(g.Ratio), g.Cmp, g.Target)
 		if len(g.Rounds) > 0 {
 			var rs []string

@@ -199,8 +199,12 @@ type Goal struct {
 	Rounds []num   `json:"rounds,omitempty"`
 	Target float64 `json:"target"`
 	Cmp    string  `json:"cmp"` // ">=" or "<="
-	Status string  `json:"status"`
-	Note   string  `json:"note,omitempty"`
+	// Unit is set for absolute goals (Target in that unit; Value the
+	// measured median); ratio goals have none.
+	Unit   string `json:"unit,omitempty"`
+	Value  num    `json:"value,omitempty"`
+	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
 }
 
 // Goal statuses.
@@ -212,7 +216,7 @@ const (
 // ratioGoal judges sys/versus of one metric against target, using the
 // median of the per-round ratios.
 func (r *recorder) ratioGoal(text, group, name, sys, versus string, cmp string, target float64) Goal {
-	g := Goal{Text: text, Target: target, Cmp: cmp, Ratio: nan}
+	g := Goal{Text: text, Target: target, Cmp: cmp, Ratio: nan, Value: nan}
 	a, b := r.find(group, name, sys), r.find(group, name, versus)
 	switch {
 	case a == nil || !a.Median.ok():
@@ -235,7 +239,7 @@ func (r *recorder) ratioGoal(text, group, name, sys, versus string, cmp string, 
 // absGoal judges sys's metric median against an absolute target; Ratio is
 // value/target.
 func (r *recorder) absGoal(text, group, name, sys string, cmp string, target float64) Goal {
-	g := Goal{Text: text, Target: target, Cmp: cmp, Ratio: nan}
+	g := Goal{Text: text, Target: target, Cmp: cmp, Ratio: nan, Value: nan}
 	a := r.find(group, name, sys)
 	if a == nil || !a.Median.ok() {
 		g.Status, g.Note = goalNotMet, sys+" produced no measurement (see failures)"
@@ -245,7 +249,7 @@ func (r *recorder) absGoal(text, group, name, sys string, cmp string, target flo
 			g.Rounds = append(g.Rounds, v/num(target))
 		}
 		g.Status = judge(float64(a.Median), cmp, target)
-		g.Note = fmt.Sprintf("median %.4g %s", float64(a.Median), a.Unit)
+		g.Unit, g.Value = a.Unit, a.Median
 	}
 	r.res.Goals = append(r.res.Goals, g)
 	return g

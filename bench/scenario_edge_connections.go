@@ -74,8 +74,7 @@ func runEdgeConnections(ctx context.Context, h *harness, res *Result, rec *recor
 	rec.finish()
 	rec.ratioGoal(fmt.Sprintf("edge RSS with %d idle connections ≤ 2× nginx's", n), mLoaded.Group, mLoaded.Name, sysEdge, sysNginx, "<=", 2.0)
 	if h.wantProfile(res) {
-		res.Notes = append(res.Notes, "profile: heap (in-use bytes) of the in-process edge engine while it holds the idle connections; a CPU profile says nothing about memory")
-		h.profileEdgeIdle(ctx, res, backends, edgeOptions{}, n)
+		h.profileIdle(ctx, res, "edge", edgeProfileConfig(backends, edgeOptions{}), n)
 	}
 	return nil
 }

@@ -32,13 +32,13 @@ type httpSystem struct {
 
 // edgeOptions are the knobs the edge scenarios turn.
 type edgeOptions struct {
-	Policy      string // balancer policy; default round_robin
-	HashKey     string // consistent_hash key
-	Expr        string // route expression (adds an expression route)
-	Rewrite     bool   // request and response header rewrite route
-	AccessLog   bool   // access log on, to a file
-	IdleTimeout string // client keep-alive idle timeout, e.g. "300s"
-	ReduceMemory bool  // listeners' reduce_memory_usage
+	Policy       string // balancer policy; default round_robin
+	HashKey      string // consistent_hash key
+	Expr         string // route expression (adds an expression route)
+	Rewrite      bool   // request and response header rewrite route
+	AccessLog    bool   // access log on, to a file
+	IdleTimeout  string // client keep-alive idle timeout, e.g. "300s"
+	ReduceMemory bool   // listeners' reduce_memory_usage
 
 	AccessLogPath string // set by the harness
 }
