@@ -104,6 +104,7 @@ auth_type = trust
 auth_file = %[7]s/userlist.txt
 pool_mode = transaction
 default_pool_size = 20
+query_wait_timeout = 5
 max_client_conn = %[8]d
 ignore_startup_parameters = extra_float_digits
 log_connections = 0
@@ -166,7 +167,9 @@ func (h *harness) startDBProxy(ctx context.Context, label, primary string, repli
 }
 
 // dbproxyConfig is the dbproxy file: transaction pooling, 20 server
-// connections per node, trust auth for the bench user.
+// connections per node, trust auth for the bench user. Both poolers fail
+// a query that waits 5s for a server connection (a stuck pool should cost
+// a run seconds, not the 30s/120s defaults).
 func dbproxyConfig(listen, admin, primary string, replicas []string, maxClients int) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# written by tiergate bench
@@ -177,6 +180,7 @@ max_client_conn: %d
 pool:
   mode: transaction
   size: 20
+  query_wait_timeout: 5s
 users:
   - name: %s
     auth: trust
