@@ -38,14 +38,22 @@ type Clock interface {
 	Now() time.Time
 }
 
-type systemClock struct{}
+// coarseResolution is the precision of the default clock: reading the
+// precise time would be a third of a cache hit's cost, and freshness is
+// counted in seconds.
+const coarseResolution = 20 * time.Millisecond
 
-func (systemClock) Now() time.Time { return time.Now() }
+// coarseClock is the default Clock: otter's CoarseClock, which a goroutine
+// updates every coarseResolution, shared with the eviction policy.
+type coarseClock struct{ c *otter.CoarseClock }
+
+func (c coarseClock) Now() time.Time { return time.Unix(0, c.c.NowNano()) }
 
 // Options are the optional dependencies of a Cache.
 type Options struct {
-	// Clock drives freshness, ages and expiry. Nil means the system clock.
-	// Waiting for another request's fetch always uses real timers.
+	// Clock drives freshness, ages and expiry. Nil means the system clock
+	// read with a 20ms resolution (its goroutine stops at Close). Waiting
+	// for another request's fetch always uses real timers.
 	Clock Clock
 }
 
@@ -55,6 +63,7 @@ type Options struct {
 type Cache struct {
 	cfg     Config
 	clock   Clock
+	coarse  *otter.CoarseClock // the default clock, stopped by Close
 	store   *otter.Cache[string, *object]
 	flights coalescer
 	epoch   atomic.Uint64 // bumped by every purge; stores begun before one are dropped
@@ -103,9 +112,6 @@ func New(cfg Config, opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("httpcache: %w", err)
 	}
 	c := &Cache{cfg: cfg, clock: opts.Clock}
-	if c.clock == nil {
-		c.clock = systemClock{}
-	}
 	c.flights.timeout = cfg.CoalesceTimeout
 	o := &otter.Options[string, *object]{
 		MaximumWeight: uint64(cfg.MaxSize),
@@ -124,6 +130,11 @@ func New(cfg Config, opts Options) (*Cache, error) {
 	}
 	if opts.Clock != nil {
 		o.Clock = otterClock{opts.Clock}
+	} else {
+		cc := otter.NewCoarseClock(coarseResolution)
+		c.coarse = cc
+		c.clock = coarseClock{cc}
+		o.Clock = cc
 	}
 	store, err := otter.New(o)
 	if err != nil {
@@ -136,18 +147,21 @@ func New(cfg Config, opts Options) (*Cache, error) {
 // Config returns the configuration the cache runs with (defaults filled).
 func (c *Cache) Config() Config { return c.cfg }
 
-// Close stops the cache's background expiry goroutine. The cache still
-// answers afterwards; Close only matters for a cache that is discarded
-// (an old config generation).
+// Close stops the cache's background goroutines (expiry and the default
+// clock's). Call it once a discarded cache (an old config generation) no
+// longer serves requests; without Close they stop when it is collected.
 func (c *Cache) Close() {
 	c.store.StopAllGoroutines()
+	if c.coarse != nil {
+		c.coarse.Stop()
+	}
 }
 
 // otterClock drives otter's expiry from an injected Clock, without the
 // periodic clean-up ticks (expired entries are still never returned).
 type otterClock struct{ c Clock }
 
-func (o otterClock) NowNano() int64                     { return o.c.Now().UnixNano() }
+func (o otterClock) NowNano() int64                      { return o.c.Now().UnixNano() }
 func (o otterClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 // put stores e as the variant of key it was selected for, replacing an

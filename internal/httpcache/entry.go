@@ -171,7 +171,7 @@ func connectionListed(name, conn []byte) bool {
 
 // fieldSet accumulates header fields in one backing buffer.
 type fieldSet struct {
-	buf  []byte
+	buf   []byte
 	spans [][4]int
 }
 

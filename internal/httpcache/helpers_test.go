@@ -286,3 +286,8 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+func cut(h string) (k, v string, ok bool) {
+	k, v, ok = strings.Cut(h, ":")
+	return strings.TrimSpace(k), strings.TrimSpace(v), ok
+}

@@ -23,7 +23,7 @@ type Stats struct {
 
 type counters struct {
 	hits, misses, stale, revalidated, revalidate, bypass atomic.Uint64
-	coalesced, stores, uncacheable, purged, evictions     atomic.Uint64
+	coalesced, stores, uncacheable, purged, evictions    atomic.Uint64
 }
 
 // Stats returns the current counters.

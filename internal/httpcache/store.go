@@ -329,13 +329,16 @@ func (c *Cache) update(r *Result, h *fasthttp.ResponseHeader, now time.Time) *En
 	if hd.surrogateKeys == nil {
 		hd.surrogateKeys = old.surrogateKeys
 	}
-	// The 304 may not change what the stored request varied on.
-	e, why := c.newEntry(r, old.status, hd, now)
+	// A 304 to HEAD refreshes the GET entry as well (RFC 9111 4.3.5).
+	probe := *r
+	probe.head = false
+	e, why := c.newEntry(&probe, old.status, hd, now)
 	if why != stored {
 		c.notStored(r, why, old.status, now)
 		return nil
 	}
 	e.body = old.body
+	// The 304 may not change what the stored request varied on.
 	e.varyNames, e.varyValues = old.varyNames, old.varyValues
 	if c.commit(r, e, old.status, now) == nil {
 		return nil
