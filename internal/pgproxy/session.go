@@ -119,7 +119,7 @@ func (s *session) readClient() (pgproto3.FrontendMessage, error) {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && s.srv.draining.Load() {
-			if s.server == nil || (s.server.txStatus == 'I' && !s.sessionMode) {
+			if s.canStop() {
 				return nil, ErrShutdown
 			}
 			_ = s.conn.SetReadDeadline(time.Time{})
@@ -141,7 +141,7 @@ func (s *session) readClient() (pgproto3.FrontendMessage, error) {
 func (s *session) run(ctx context.Context) error {
 	s.batch.reset()
 	for {
-		if s.srv.draining.Load() && (s.server == nil || (!s.sessionMode && s.server.txStatus == 'I' && !s.pinned)) {
+		if s.srv.draining.Load() && s.canStop() {
 			return ErrShutdown
 		}
 		s.startPump()
@@ -220,6 +220,12 @@ func (s *session) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// canStop reports whether the session may be closed for shutdown: no
+// transaction is open (pinned or session-mode state is given up).
+func (s *session) canStop() bool {
+	return s.server == nil || (s.server.txStatus == 'I' && !s.server.needSync)
 }
 
 func (s *session) txStatus() byte {

@@ -227,6 +227,9 @@ func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 		if !rt.cfg.isAdmin(user) {
 			return nil, fmt.Errorf("%w: user %q may not use the admin console", errNotAdmin, user)
 		}
+		for _, p := range consoleParams {
+			s.send(&pgproto3.ParameterStatus{Name: p[0], Value: p[1]})
+		}
 		return st, nil
 	}
 	cl := rt.clusters[db]
@@ -337,6 +340,14 @@ func canonicalNames(asked, defaults map[string]string) map[string]string {
 		out[name] = v
 	}
 	return out
+}
+
+// consoleParams are what the console reports at login (psql wants a
+// server_version).
+var consoleParams = [][2]string{
+	{"server_version", "15.0 (tiergate console)"}, {"server_encoding", "UTF8"}, {"client_encoding", "UTF8"},
+	{"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"}, {"standard_conforming_strings", "on"},
+	{"application_name", ""}, {"TimeZone", "UTC"},
 }
 
 // loginError is a server's ErrorResponse to a client's startup settings.
