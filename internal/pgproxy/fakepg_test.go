@@ -114,6 +114,13 @@ func (f *fakePG) serve(conn net.Conn) {
 		case *pgproto3.Query:
 			q := strings.ToUpper(strings.TrimSpace(m.String))
 			switch {
+			case strings.Contains(q, "PG_IS_IN_RECOVERY"): // the health check
+				be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{
+					{Name: []byte("r"), DataTypeOID: 16, DataTypeSize: 1, TypeModifier: -1},
+					{Name: []byte("l"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1},
+					{Name: []byte("a"), DataTypeOID: 701, DataTypeSize: 8, TypeModifier: -1}}})
+				be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("f"), []byte("0/16B3748"), []byte("0")}})
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
 			case strings.Contains(q, "PG_CURRENT_WAL_LSN"):
 				be.Send(row)
 				be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("0/16B3748")}})

@@ -70,3 +70,55 @@ func runInit(ctx context.Context, addr string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// TestPgbenchFigures prints pgbench -S TPS through the proxy and direct
+// (closing figures, not an assertion). Opt in with PGPROXY_BENCH=1; run
+// without -race.
+func TestPgbenchFigures(t *testing.T) {
+	if os.Getenv("PGPROXY_BENCH") == "" {
+		t.Skip("set PGPROXY_BENCH=1")
+	}
+	c := sharedCluster(t)
+	ctx := ctxT(t, 10*time.Minute)
+	if out, err := runInit(ctx, c.Primary().Addr()); err != nil {
+		t.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	if err := c.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dur := os.Getenv("PGPROXY_BENCH_T")
+	if dur == "" {
+		dur = "15"
+	}
+	run := func(name, addr, mode string) {
+		out, err := runPgbench(ctx, addr, "-S", "-c", "32", "-j", "2", "-T", dur, "-M", mode)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		tps := tpsRE.FindStringSubmatch(out)
+		failed := failedRE.FindStringSubmatch(out)
+		if tps == nil || failed == nil {
+			t.Fatalf("%s: unexpected output\n%s", name, out)
+		}
+		t.Logf("%-32s -M %-8s tps %10s  failed %s", name, mode, tps[1], failed[1])
+	}
+	split := testConfig(c)
+	split.Log.Level = "error"
+	ps := startProxy(t, split)
+	ps.waitReplicasReadable(t, ctx)
+	single := testConfig(c)
+	single.Routing.DisableReadWriteSplit = true
+	single.Pool.Size = 20
+	pp := startProxy(t, single)
+	modes := []string{"simple", "extended", "prepared"}
+	if m := os.Getenv("PGPROXY_BENCH_MODES"); m != "" {
+		modes = strings.Split(m, ",")
+	}
+	for _, mode := range modes {
+		if os.Getenv("PGPROXY_BENCH_NODIRECT") == "" {
+			run("direct (primary)", c.Primary().Addr(), mode)
+		}
+		run("dbproxy, primary only, pool 20", pp.addr, mode)
+		run("dbproxy, read/write split", ps.addr, mode)
+	}
+}
