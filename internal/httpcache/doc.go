@@ -40,6 +40,7 @@
 //			cache.Serve(&res, &ctx.Request, &ctx.Response) // MISS or REVALIDATED
 //			return
 //		}
+//		// (a 304 Store refused left res.Status == Miss: fetch once more)
 //	} else if cache.Storable(&res, &resp.Header) {
 //		body = cache.Tee(&res, &ctx.Request, &resp.Header, body)
 //	}

@@ -194,9 +194,13 @@ func (c *Cache) lookup(req *fasthttp.Request, coalesce bool) Result {
 		if !forceRevalidate && !e.noCache && age-e.lifetime < e.swr {
 			r.Status = Stale
 			c.stats.stale.Add(1)
-			if f := c.flights.lead(r.key, now); f != nil {
-				r.flight = f
-				r.Refresh = true
+			// A HEAD request cannot fetch a body to refresh with; the next
+			// GET will.
+			if !r.head {
+				if f := c.flights.lead(r.key, now); f != nil {
+					r.flight = f
+					r.Refresh = true
+				}
 			}
 			return r
 		}

@@ -155,6 +155,15 @@ func TestRevalidation304OtherETag(t *testing.T) {
 	if e := c.Store(&res, req, response(t, clk.Now(), 304, "", `ETag: "b"`, "Cache-Control: max-age=60"), nil); e != nil {
 		t.Fatal("a mismatched 304 refreshed the entry")
 	}
+	if res.Status != Miss {
+		t.Fatalf("status %v after a mismatched 304, want Miss (fetch again)", res.Status)
+	}
+	up := new(fasthttp.Request)
+	req.CopyTo(up)
+	res.PrepareUpstream(&up.Header)
+	if len(up.Header.Peek("If-None-Match")) != 0 {
+		t.Fatal("the refetch still carries validators")
+	}
 	res = c.Lookup(req)
 	defer res.Release()
 	if res.Status != Miss {
@@ -188,5 +197,47 @@ func TestRevalidationHeadRequest(t *testing.T) {
 	defer got.Release()
 	if got.Status != Hit || string(got.Entry.Body()) != "body" {
 		t.Fatalf("GET after HEAD revalidation: %v", got.Status)
+	}
+}
+
+// TestRevalidation304NoStore checks that a 304 whose new headers forbid
+// storing still answers the request that asked, then the entry is gone.
+func TestRevalidation304NoStore(t *testing.T) {
+	c, clk := newCache(t, Config{})
+	fetch(t, c, request(t, "GET", "http://example.com/ns"), func(*fasthttp.Request) *fasthttp.Response {
+		return response(t, clk.Now(), 200, "body", "Cache-Control: max-age=1", `ETag: "a"`)
+	})
+	clk.Advance(2 * time.Second)
+	out := fetch(t, c, request(t, "GET", "http://example.com/ns"), func(*fasthttp.Request) *fasthttp.Response {
+		return response(t, clk.Now(), 304, "", `ETag: "a"`, "Cache-Control: no-store")
+	})
+	if out.StatusCode() != 200 || string(out.Body()) != "body" || string(out.Header.Peek(HeaderXCache)) != XCacheRevalidated {
+		t.Fatalf("got %d %q %s", out.StatusCode(), out.Body(), out.Header.Peek(HeaderXCache))
+	}
+	if got := string(out.Header.Peek("Cache-Control")); got != "no-store" {
+		t.Fatalf("Cache-Control %q: the 304's headers not applied", got)
+	}
+	res := c.Lookup(request(t, "GET", "http://example.com/ns"))
+	defer res.Release()
+	if res.Status != Miss {
+		t.Fatalf("status %v: kept against no-store", res.Status)
+	}
+}
+
+// TestRangedRevalidationKeepsEntry checks that a 206 answer to a ranged
+// request for a stale entry does not evict it.
+func TestRangedRevalidationKeepsEntry(t *testing.T) {
+	c, clk := newCache(t, Config{})
+	fetch(t, c, request(t, "GET", "http://example.com/rg"), func(*fasthttp.Request) *fasthttp.Response {
+		return response(t, clk.Now(), 200, "0123456789", "Cache-Control: max-age=1", `ETag: "a"`)
+	})
+	clk.Advance(2 * time.Second)
+	fetch(t, c, request(t, "GET", "http://example.com/rg", "Range: bytes=0-1"), func(*fasthttp.Request) *fasthttp.Response {
+		return response(t, clk.Now(), 206, "01", "Content-Range: bytes 0-1/10", `ETag: "a"`)
+	})
+	res := c.Lookup(request(t, "GET", "http://example.com/rg"))
+	defer res.Release()
+	if res.Status != Revalidate {
+		t.Fatalf("status %v: entry lost to a 206", res.Status)
 	}
 }

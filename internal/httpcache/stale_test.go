@@ -197,3 +197,21 @@ func TestStaleIfError(t *testing.T) {
 		})
 	}
 }
+
+func TestStaleHeadDoesNotRefresh(t *testing.T) {
+	c, clk := newCache(t, Config{})
+	req := request(t, "GET", "http://example.com/hs")
+	res := c.Lookup(req)
+	c.Store(&res, req, response(t, clk.Now(), 200, "x", "Cache-Control: max-age=1, stale-while-revalidate=60"), []byte("x"))
+	clk.Advance(2 * time.Second)
+	head := c.Lookup(request(t, "HEAD", "http://example.com/hs"))
+	defer head.Release()
+	if head.Status != Stale || head.Refresh {
+		t.Fatalf("HEAD: %v refresh=%v", head.Status, head.Refresh)
+	}
+	get := c.Lookup(req)
+	defer get.Release()
+	if !get.Refresh {
+		t.Fatal("GET does not refresh")
+	}
+}

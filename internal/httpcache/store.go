@@ -32,7 +32,7 @@ const (
 // URL is likely uncacheable for everyone), not in this request.
 func (w reason) responseDriven() bool {
 	switch w {
-	case stored, whyMethod, whyRequestNoStore, whyAuthorization, whyPurged, whyIncomplete:
+	case stored, whyMethod, whyRequestNoStore, whyAuthorization, whyPurged, whyIncomplete, whyPartial:
 		return false
 	}
 	return true
@@ -91,10 +91,10 @@ func (c *Cache) newEntry(r *Result, status int, hd head, responseTime time.Time)
 		return nil, whyMethod
 	case r.nostr:
 		return nil, whyRequestNoStore
+	case status == fasthttp.StatusPartialContent || hd.partial:
+		return nil, whyPartial
 	case !cacheableStatus(status):
 		return nil, whyStatus
-	case hd.partial:
-		return nil, whyPartial
 	}
 	d := parseResponseDirectives(fieldValues(hd.fields, fasthttp.HeaderCacheControl))
 	switch {
@@ -236,10 +236,13 @@ func (c *Cache) Storable(r *Result, h *fasthttp.ResponseHeader) bool {
 //
 // A 304 refreshes r.Entry's headers and freshness (r.Status becomes
 // Revalidated). A storable response replaces the stored variant. Store
-// returns the entry now stored, also set as r.Entry, which the engine
+// returns the entry to serve, also set as r.Entry, which the engine
 // should Serve (that answers the client's own conditional and range
 // headers, which PrepareUpstream removed from the upstream request); nil
-// means nothing was stored and resp goes to the client as it is.
+// means nothing was stored and resp goes to the client as it is, except
+// for a 304: nil then means it validated some other response, r.Status is
+// Miss, and the engine must fetch once more (after PrepareUpstream, which
+// now adds no validators).
 func (c *Cache) Store(r *Result, req *fasthttp.Request, resp *fasthttp.Response, body []byte) *Entry {
 	defer r.Release()
 	if r.Status == Bypass || r.Status == Hit {
@@ -319,9 +322,10 @@ func (c *Cache) update(r *Result, h *fasthttp.ResponseHeader, now time.Time) *En
 	}
 	if etag := h.Peek(fasthttp.HeaderETag); len(etag) > 0 && old.etag != nil && !weakMatch(etag, old.etag) {
 		// The 304 validates some other response: the stored one is
-		// outdated.
+		// outdated, and the request must be repeated without validators.
 		c.drop(r.key, old)
 		r.Entry = nil
+		r.Status = Miss
 		return nil
 	}
 	hd := readHead(h)
@@ -334,14 +338,20 @@ func (c *Cache) update(r *Result, h *fasthttp.ResponseHeader, now time.Time) *En
 	probe.head = false
 	e, why := c.newEntry(&probe, old.status, hd, now)
 	if why != stored {
+		// The 304 still validates the stored body for this request, but
+		// its new headers forbid keeping it: serve it once, unstored.
+		once := *old
+		once.fields = hd.fields
 		c.notStored(r, why, old.status, now)
-		return nil
+		r.Entry, r.Status = &once, Revalidated
+		return &once
 	}
 	e.body = old.body
 	// The 304 may not change what the stored request varied on.
 	e.varyNames, e.varyValues = old.varyNames, old.varyValues
 	if c.commit(r, e, old.status, now) == nil {
-		return nil
+		// Purged meanwhile: still good for this request.
+		r.Entry = e
 	}
 	r.Status = Revalidated
 	c.stats.revalidated.Add(1)

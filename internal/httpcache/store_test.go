@@ -61,7 +61,7 @@ func TestCacheability(t *testing.T) {
 		{name: "410", status: 410, respHdr: []string{"Cache-Control: max-age=60"}, lifetime: time.Minute},
 		{name: "201 not cached", status: 201, respHdr: []string{"Cache-Control: max-age=60"}, want: whyStatus},
 		{name: "302 not cached", status: 302, respHdr: []string{"Cache-Control: max-age=60", "Location: /x"}, want: whyStatus},
-		{name: "206 not cached", status: 206, respHdr: []string{"Cache-Control: max-age=60", "Content-Range: bytes 0-1/10"}, want: whyStatus},
+		{name: "206 not cached", status: 206, respHdr: []string{"Cache-Control: max-age=60", "Content-Range: bytes 0-1/10"}, want: whyPartial},
 		{name: "500 not cached", status: 500, respHdr: []string{"Cache-Control: max-age=60"}, want: whyStatus},
 		{name: "HEAD response", method: "HEAD", status: 200, respHdr: []string{"Cache-Control: max-age=60"}, want: whyMethod},
 		{name: "request no-store", reqHdr: []string{"Cache-Control: no-store"}, status: 200, respHdr: []string{"Cache-Control: max-age=60"}, want: whyRequestNoStore},
