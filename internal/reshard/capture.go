@@ -158,7 +158,7 @@ type trigger struct{ name, when, level, fn string }
 // at most lock_timeout for the table lock. Existing triggers are kept (their
 // functions were just replaced), so a re-run takes no lock at all.
 func (r *Resharder) createTriggers(ctx context.Context, c *pgx.Conn, oid uint32, table string, trigs []trigger) error {
-	return retryLock(ctx, func() error { return r.createTriggersOnce(ctx, c, oid, table, trigs) })
+	return retryLock(ctx, lockAttempts, func() error { return r.createTriggersOnce(ctx, c, oid, table, trigs) })
 }
 
 func (r *Resharder) createTriggersOnce(ctx context.Context, c *pgx.Conn, oid uint32, table string, trigs []trigger) error {
@@ -203,16 +203,23 @@ func tableOID(ctx context.Context, c *pgx.Conn, table string) (uint32, error) {
 // a time), waiting at most lock_timeout for each and retrying a few times.
 // Idempotent. Cutover calls it with writes paused, where the locks are
 // free.
-func (r *Resharder) dropTriggers(ctx context.Context, shard string) error {
+//
+// Without patient it tries once with a short lock timeout: for the write
+// pause, which must stay short.
+func (r *Resharder) dropTriggers(ctx context.Context, shard string, patient bool) error {
 	c, err := connect(ctx, r.primary(shard))
 	if err != nil {
 		return err
 	}
 	defer closeConn(c)
+	timeout, attempts := r.cfg.LockTimeout, lockAttempts
+	if !patient {
+		timeout, attempts = min(timeout, pausedLockTimeout), 1
+	}
 	drop := func(table string, names ...string) error {
-		return retryLock(ctx, func() error {
+		return retryLock(ctx, attempts, func() error {
 			return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", r.cfg.LockTimeout.Milliseconds())); err != nil {
+				if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", timeout.Milliseconds())); err != nil {
 					return err
 				}
 				for _, n := range names {
@@ -247,7 +254,7 @@ func (r *Resharder) dropTriggers(ctx context.Context, shard string) error {
 // wait for a table lock held by a write whose trigger waits for the log.
 // Idempotent.
 func (r *Resharder) dropCapture(ctx context.Context, shard string) error {
-	if err := r.dropTriggers(ctx, shard); err != nil {
+	if err := r.dropTriggers(ctx, shard, true); err != nil {
 		return err
 	}
 	c, err := connect(ctx, r.primary(shard))
@@ -262,22 +269,36 @@ func (r *Resharder) dropCapture(ctx context.Context, shard string) error {
 	return nil
 }
 
-// retryLock runs fn up to lockAttempts times while it fails with
-// lock_not_available (lock_timeout) or a deadlock.
-func retryLock(ctx context.Context, fn func() error) error {
+// retryLock runs fn up to attempts times, lockBackoff apart, while it
+// fails with lock_not_available (lock_timeout) or a deadlock. A short
+// lock_timeout with retries keeps the writes queued behind the DDL's lock
+// request from waiting long.
+func retryLock(ctx context.Context, attempts int, fn func() error) error {
 	var err error
-	for range lockAttempts {
+	for i := range attempts {
 		err = fn()
 		var pe *pgconn.PgError
 		if err == nil || ctx.Err() != nil || !errors.As(err, &pe) || (pe.Code != "55P03" && pe.Code != "40P01") {
 			return err
 		}
+		if i < attempts-1 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(lockBackoff):
+			}
+		}
 	}
 	return err
 }
 
-// lockAttempts is how often DDL that waits for table locks is tried.
-const lockAttempts = 5
+// DDL lock waits: lockAttempts tries lockBackoff apart, and one try of at
+// most pausedLockTimeout during the write pause.
+const (
+	lockAttempts      = 10
+	lockBackoff       = 500 * time.Millisecond
+	pausedLockTimeout = 500 * time.Millisecond
+)
 
 // waitReplayed waits until the replica at dsn has replayed lsn, polling.
 func (r *Resharder) waitReplayed(ctx context.Context, dsn, lsn string) error {

@@ -29,7 +29,15 @@ func (r *Resharder) CatchUp(ctx context.Context) error {
 	case p != PhaseCatchup:
 		return nil
 	}
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := r.prepare(ctx); err != nil {
+		return err
+	}
+	if err := r.checkCapture(ctx); err != nil {
 		return err
 	}
 	r.progress.startPhase(PhaseCatchup)

@@ -44,8 +44,10 @@ type Config struct {
 	// DeleteBatchRows is how many source rows one delete batch scans after
 	// cutover. Default: batch_rows.
 	DeleteBatchRows int `yaml:"delete_batch_rows"`
-	// LockTimeout bounds the wait for the table locks that installing and
-	// removing the change-capture triggers take. Default 10s.
+	// LockTimeout bounds each wait for the table lock that installing or
+	// removing a change-capture trigger takes; writes to the table queue
+	// behind the request meanwhile, so keep it short. A timed-out attempt
+	// is retried up to 10 times, 0.5s apart. Default 2s.
 	LockTimeout time.Duration `yaml:"lock_timeout"`
 	// ReplicaWait bounds the wait for a replica to replay the trigger
 	// installation before copying from it. Default 1m.
@@ -68,7 +70,7 @@ const (
 	DefaultCatchupBatch     = 5000
 	DefaultCatchupThreshold = 1000
 	DefaultCatchupTimeout   = 10 * time.Minute
-	DefaultLockTimeout      = 10 * time.Second
+	DefaultLockTimeout      = 2 * time.Second
 	DefaultReplicaWait      = time.Minute
 	DefaultProgress         = time.Second
 )

@@ -28,6 +28,11 @@ func (r *Resharder) Copy(ctx context.Context) error {
 	if !r.Phase().before(PhaseCatchup) {
 		return nil
 	}
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := r.prepare(ctx); err != nil {
 		return err
 	}

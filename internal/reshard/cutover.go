@@ -41,10 +41,20 @@ func (r *Resharder) Cutover(ctx context.Context, pause, resume func()) error {
 	case PhaseDelete, PhaseDone:
 		return nil
 	}
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := r.prepare(ctx); err != nil {
 		return err
 	}
 	resumed := phase == PhaseCutover
+	if resumed {
+		if err := r.checkCapture(ctx); err != nil {
+			return err
+		}
+	}
 	if !resumed {
 		if err := r.CatchUp(ctx); err != nil {
 			return err
@@ -81,16 +91,16 @@ func (r *Resharder) Cutover(ctx context.Context, pause, resume func()) error {
 	if err := r.opts.Switch(ctx); err != nil {
 		return fmt.Errorf("reshard: switch to the new map (the job stays in phase %s; run the cutover again): %w", PhaseCutover, err)
 	}
-	// The proxies route moved keys to their new shards: the capture has
-	// nothing left to see. Drop its triggers now, while no write holds a
-	// table lock; Delete retries what fails here.
-	for _, s := range r.sources() {
-		if err := r.dropTriggers(ctx, s); err != nil {
-			r.log.Warn("change capture triggers left for the delete phase", zap.Error(err))
-		}
-	}
 	if err := r.setPhase(ctx, PhaseDelete); err != nil {
 		return err
+	}
+	// The proxies route moved keys to their new shards: the capture has
+	// nothing left to see. Drop its triggers now, while no write holds a
+	// table lock (one short try; Delete retries what fails here).
+	for _, s := range r.sources() {
+		if err := r.dropTriggers(ctx, s, false); err != nil {
+			r.log.Warn("change capture triggers left for the delete phase", zap.Error(err))
+		}
 	}
 	resumeOnce()
 	return nil

@@ -21,13 +21,18 @@ func (r *Resharder) Delete(ctx context.Context) error {
 	case p != PhaseDelete:
 		return fmt.Errorf("%w: rows are deleted only after the cutover (phase is %s)", ErrState, p)
 	}
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	for _, s := range r.sources() {
 		if err := r.dropCapture(ctx, s); err != nil {
 			return err
 		}
 	}
 	r.progress.startPhase(PhaseDelete)
-	err := parallel(ctx, r.cfg.Parallel, r.units(), func(ctx context.Context, u unit) error {
+	err = parallel(ctx, r.cfg.Parallel, r.units(), func(ctx context.Context, u unit) error {
 		key := sourceKey(u.tp.Name, u.sp.Shard)
 		r.mu.Lock()
 		st := r.state.Sources[key]
@@ -165,6 +170,11 @@ func (r *Resharder) Abort(ctx context.Context) error {
 	} else if p == PhaseDone {
 		return fmt.Errorf("%w: the job is done", ErrState)
 	}
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	for _, s := range r.sources() {
 		if err := r.dropCapture(ctx, s); err != nil {
 			return err
@@ -198,7 +208,7 @@ func (r *Resharder) Abort(ctx context.Context) error {
 	st := r.freshState()
 	r.mu.Lock()
 	r.state = st
-	err := r.store.Save(context.WithoutCancel(ctx), st)
+	err = r.store.Save(context.WithoutCancel(ctx), st)
 	r.mu.Unlock()
 	r.log.Info("resharding aborted")
 	return err

@@ -27,6 +27,8 @@ var (
 	// ErrState: the saved state belongs to another job (other maps), or a
 	// step was asked for in the wrong phase (e.g. deleting before cutover).
 	ErrState = errors.New("reshard: state")
+	// ErrBusy: another job holds the job lock on one of the shards.
+	ErrBusy = errors.New("reshard: another resharding job is running")
 	// ErrBackend: a PostgreSQL node answered something the resharder
 	// cannot use (bad COPY stream, unexpected catalog data).
 	ErrBackend = errors.New("reshard: backend")

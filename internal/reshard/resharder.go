@@ -77,6 +77,7 @@ type Resharder struct {
 
 	cols     map[string][]column // table → copied columns, from prepare
 	progress *tracker
+	lock     jobLock
 }
 
 // New validates opts, computes the plan and loads (or starts) the job's

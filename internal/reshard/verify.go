@@ -53,6 +53,11 @@ func (s *sums) merge(into map[pair]Checksum, part map[pair]Checksum) {
 // mismatch. Cutover runs it with writes paused; run alone while writes
 // flow, it reports the sets that changed since they were last applied.
 func (r *Resharder) Verify(ctx context.Context) ([]Verified, error) {
+	release, err := r.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
 	}
