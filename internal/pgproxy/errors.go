@@ -20,6 +20,9 @@ var (
 	ErrNoNode = errors.New("pgproxy: no usable server for this statement")
 	// ErrServerConn: dialing or talking to a server failed.
 	ErrServerConn = errors.New("pgproxy: server connection failed")
+	// ErrCanceled: the client cancelled a statement still waiting for a
+	// server connection.
+	ErrCanceled = errors.New("pgproxy: canceling statement due to user request")
 	// ErrShutdown: the proxy is shutting down.
 	ErrShutdown = errors.New("pgproxy: the proxy is shutting down")
 	// errProtocol: the client broke the wire protocol.
@@ -57,6 +60,7 @@ const (
 	sqlstateInternal            = "XX000"
 	sqlstateCannotConnectNow    = "57P03"
 	sqlstateInvalidParameter    = "22023"
+	sqlstateQueryCanceled       = "57014"
 )
 
 // clientError maps an error to the ErrorResponse the client sees.
@@ -75,6 +79,8 @@ func clientError(err error) *pgproto3.ErrorResponse {
 		code, msg = sqlstateTooManyConnections, "query_wait_timeout: no server connection available"
 	case errors.Is(err, ErrTooManyClients):
 		code, msg = sqlstateTooManyConnections, "sorry, too many clients already"
+	case errors.Is(err, ErrCanceled):
+		code, msg = sqlstateQueryCanceled, "canceling statement due to user request"
 	case errors.Is(err, ErrNoNode):
 		code = sqlstateConnectionFailure
 	case errors.Is(err, ErrServerConn):

@@ -2,6 +2,7 @@ package pgproxy
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,4 +133,35 @@ func TestLaggingReplicaSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "the replica to catch up", func() bool { return n.readable(0) })
+}
+
+// TestWrongRoleReplica promotes the only replica: it is no longer in
+// recovery, so it stops getting reads (they fall back to the primary).
+func TestWrongRoleReplica(t *testing.T) {
+	c := newCluster(t, 1)
+	p := startProxy(t, testConfig(c))
+	ctx := ctxT(t, time.Minute)
+	p.waitReplicasReadable(t, ctx)
+	conn := p.connect(t, ctx)
+	var port int
+	if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil || port != c.Replicas()[0].Port {
+		t.Fatalf("read went to port %d (%v)", port, err)
+	}
+	r := c.Replicas()[0]
+	if err := r.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := p.srv.rt.Load().clusters["app"].replicas[0]
+	waitFor(t, ctx, "the promoted replica to be seen in the wrong role", func() bool { return !n.readable(0) })
+	if !strings.Contains(n.errString(), "pg_is_in_recovery") {
+		t.Errorf("node error %q", n.errString())
+	}
+	for i := 0; i < 20; i++ {
+		if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		if port != c.Primary().Port && port != c.Nodes[0].Port {
+			t.Fatalf("read %d went to the promoted node (port %d)", i, port)
+		}
+	}
 }

@@ -148,7 +148,11 @@ func (f *fakePG) serve(conn net.Conn) {
 			}
 		case *pgproto3.Parse:
 			if strings.HasPrefix(strings.ToUpper(m.Query), "FAIL") {
+				// PostgreSQL flushes an error at once, then skips to Sync.
 				be.Send(&pgproto3.ErrorResponse{Severity: "ERROR", Code: "42601", Message: "syntax error"})
+				if be.Flush() != nil {
+					return
+				}
 				failed = true
 				continue
 			}

@@ -54,8 +54,9 @@ func (p *pool) sameSettings(dbName, srvUser, password string, cfg PoolConfig, ma
 }
 
 // acquire returns an idle connection or dials a new one, waiting at most
-// until deadline for a free slot. A dial error is a *serverError.
-func (p *pool) acquire(ctx context.Context, deadline time.Time) (*serverConn, error) {
+// until deadline for a free slot, or until cancel fires (the client sent a
+// CancelRequest while queued). A dial error is a *serverError.
+func (p *pool) acquire(ctx context.Context, deadline time.Time, cancel <-chan struct{}) (*serverConn, error) {
 	for {
 		select {
 		case sc := <-p.idle:
@@ -121,6 +122,8 @@ func (p *pool) acquire(ctx context.Context, deadline time.Time) (*serverConn, er
 			return p.lend(sc), nil
 		case <-timer.C:
 			return nil, ErrPoolTimeout
+		case <-cancel:
+			return nil, ErrCanceled
 		case <-ctx.Done():
 			return nil, ErrShutdown
 		}

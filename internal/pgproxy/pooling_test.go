@@ -494,3 +494,93 @@ func TestParameterStatusConsistent(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestCancelWhileQueued cancels a statement that is still waiting for a
+// server connection (the pool is saturated): it fails at once with 57014
+// instead of waiting for query_wait_timeout.
+func TestCancelWhileQueued(t *testing.T) {
+	c := sharedCluster(t)
+	cfg := testConfig(c)
+	cfg.Pool.Size = 1
+	cfg.Pool.QueryWaitTimeout = 20 * time.Second
+	cfg.Routing.DisableReadWriteSplit = true
+	p := startProxy(t, cfg)
+	ctx := ctxT(t, time.Minute)
+	holder := p.connect(t, ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := pgconn.Connect(ctx, p.dsn("app", appPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	waitQueued := func() {
+		waitFor(t, ctx, "the query to queue", func() bool {
+			for _, pl := range p.srv.rt.Load().allPools() {
+				if pl.waiting.Load() > 0 {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	cancelErr := make(chan error, 1)
+	go func() {
+		waitQueued()
+		cancelErr <- pc.CancelRequest(context.Background())
+	}()
+	start := time.Now()
+	_, err = pc.Exec(ctx, "SELECT 1").ReadAll()
+	if !isPgCode(err, "57014") {
+		t.Fatalf("want 57014, got %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("cancel of a queued statement took %v", d)
+	}
+	if err := <-cancelErr; err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+	if _, err := pc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatalf("after the cancel: %v", err)
+	}
+}
+
+// TestReadYourWritesWindow: with read_your_writes: window, reads after a
+// write stay on the primary for ryw_window, then go back to replicas.
+func TestReadYourWritesWindow(t *testing.T) {
+	c := sharedCluster(t)
+	cfg := testConfig(c)
+	cfg.Routing.ReadYourWrites = RYWWindow
+	cfg.Routing.RYWWindow = 300 * time.Millisecond
+	p := startProxy(t, cfg)
+	ctx := ctxT(t, time.Minute)
+	p.waitReplicasReadable(t, ctx)
+	conn := p.connect(t, ctx)
+	onReplica := func() bool {
+		var rec bool
+		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&rec); err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	if !onReplica() {
+		t.Fatal("read before any write went to the primary")
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS rywin (i int)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO rywin VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	written := time.Now()
+	if onReplica() && time.Since(written) < 300*time.Millisecond {
+		t.Fatal("read right after a write went to a replica")
+	}
+	waitFor(t, ctx, "reads back on replicas after the window", onReplica)
+}

@@ -373,7 +373,8 @@ func (srv *Server) recoverLog(what string) {
 func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	defer srv.recoverLog("client session")
-	s := &session{srv: srv, conn: conn, cc: &clientConn{Conn: conn}, addr: conn.RemoteAddr().String(), connectedAt: time.Now(), secret: randomBytes(4)}
+	s := &session{srv: srv, conn: conn, cc: &clientConn{Conn: conn}, addr: conn.RemoteAddr().String(), connectedAt: time.Now(), secret: randomBytes(4),
+		cancelWait: make(chan struct{}, 1)}
 	s.id = srv.ids.Add(1)
 	s.log = srv.log
 	n := srv.nclients.Add(1)
@@ -452,7 +453,13 @@ func (srv *Server) cancel(pid uint32, key []byte) {
 	}
 	sc := s.active.Load()
 	if sc == nil {
-		srv.log.Debug("cancel request for an idle client", zap.Uint32("pid", pid))
+		if s.state.Load() == stateWaiting {
+			// Queued for a server connection: give up waiting.
+			select {
+			case s.cancelWait <- struct{}{}:
+			default:
+			}
+		}
 		return
 	}
 	sc.cancelRefs.Add(1)
@@ -517,7 +524,7 @@ func (srv *Server) Resume() {
 }
 
 // waitResumed blocks while the proxy is paused.
-func (srv *Server) waitResumed(ctx context.Context, deadline time.Time) error {
+func (srv *Server) waitResumed(ctx context.Context, deadline time.Time, cancel <-chan struct{}) error {
 	ch := srv.paused.Load()
 	if ch == nil {
 		return nil
@@ -529,6 +536,8 @@ func (srv *Server) waitResumed(ctx context.Context, deadline time.Time) error {
 		return nil
 	case <-t.C:
 		return ErrPoolTimeout
+	case <-cancel:
+		return ErrCanceled
 	case <-ctx.Done():
 		return ErrShutdown
 	}

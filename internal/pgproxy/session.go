@@ -75,6 +75,8 @@ type session struct {
 	rywUntil time.Time // read-your-writes window (window mode)
 	pump     *pump
 
+	cancelWait chan struct{} // a CancelRequest for a unit still queued for a connection
+
 	pick       balancer.PickResult // the balancer's pick for the attached replica
 	attachedAt time.Time
 }
@@ -369,6 +371,10 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 	class := s.batch.class
 	start := time.Now()
 	var err error
+	select {
+	case <-s.cancelWait: // stale: meant for an earlier unit
+	default:
+	}
 	if s.server == nil {
 		err = s.runFresh(ctx, class, flushOnly)
 	} else {
@@ -527,10 +533,10 @@ func (s *session) checkout(ctx context.Context, rt *runtime, n *node) (*serverCo
 		return nil, ErrNoNode
 	}
 	deadline := time.Now().Add(rt.cfg.Pool.QueryWaitTimeout)
-	if err := s.srv.waitResumed(ctx, deadline); err != nil {
+	if err := s.srv.waitResumed(ctx, deadline, s.cancelWait); err != nil {
 		return nil, err
 	}
-	sc, err := p.acquire(ctx, deadline)
+	sc, err := p.acquire(ctx, deadline, s.cancelWait)
 	if err != nil {
 		if errors.Is(err, ErrPoolTimeout) {
 			s.srv.metrics.poolTimeout()
