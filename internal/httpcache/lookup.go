@@ -68,7 +68,7 @@ type Result struct {
 	ranged bool // the request carries Range
 }
 
-// Key is the cache key of the request (scheme, host, path and query) for
+// Key is the request's URL as the cache keys it ("host/path?query") for
 // logs; it is empty for Hit and Bypass results.
 func (r *Result) Key() string { return keyURL(r.key) }
 
@@ -222,8 +222,11 @@ func (c *Cache) lookup(req *fasthttp.Request, coalesce bool) Result {
 		return r
 	}
 	if !c.flights.wait(f, c.cfg.CoalesceTimeout) {
+		// The leader is slow: fetch on our own. The wait is not part of
+		// the response delay that ages what we fetch.
+		r.at = c.clock.Now()
 		c.count(r.Status)
-		return r // the leader is slow: fetch on our own
+		return r
 	}
 	c.stats.coalesced.Add(1)
 	return c.lookup(req, false)

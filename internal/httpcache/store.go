@@ -448,6 +448,8 @@ func (c *Cache) Tee(r *Result, req *fasthttp.Request, h *fasthttp.ResponseHeader
 }
 
 // teeBody is the reader Tee returns.
+var _ io.ReadCloser = (*teeBody)(nil)
+
 type teeBody struct {
 	c      *Cache
 	r      Result
