@@ -185,14 +185,14 @@ func (r *Resharder) replay(ctx context.Context, c *pgx.Conn, tg *targets, shard 
 	}
 	for name, ks := range keys {
 		tp := byTable[name]
-		b := &batch{r: r, tp: tp, srcIdx: tp.oldIndex[shard], cols: r.cols[name], keyIdx: r.keyIndex(tp)}
+		b := r.newBatch(tp, shard)
 		for chunk := range slices.Chunk(ks, replayKeys) {
 			arr, err := keyArray(tp.Type, chunk)
 			if err != nil {
 				return err
 			}
-			q := fmt.Sprintf("COPY (SELECT %s FROM %s WHERE %s = ANY(%s)) TO STDOUT (FORMAT binary)",
-				columnList(b.cols), quoteTable(tp.Name), quoteIdent(tp.Column), arr)
+			q := fmt.Sprintf("COPY (SELECT %s FROM %s WHERE %s = ANY(%s)) TO STDOUT %s",
+				columnList(b.cols), quoteTable(tp.Name), quoteIdent(tp.Column), arr, copyFormat(b.text))
 			if err := retry(ctx, func() error {
 				if err := b.readQuery(ctx, c, q, chunk); err != nil {
 					return err

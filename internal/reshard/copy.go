@@ -90,7 +90,7 @@ func (r *Resharder) copySource(ctx context.Context, u unit) error {
 	}
 	log := r.log.With(zap.String("table", tp.Name), zap.String("from", sp.Shard))
 	log.Info("copy started", zap.Stringp("after_key", last))
-	b := &batch{r: r, tp: tp, srcIdx: tp.oldIndex[sp.Shard], cols: r.cols[tp.Name], keyIdx: r.keyIndex(tp)}
+	b := r.newBatch(tp, sp.Shard)
 	for {
 		var hi *string
 		err := retry(ctx, func() error {
@@ -137,6 +137,10 @@ func (r *Resharder) copySource(ctx context.Context, u unit) error {
 	}
 }
 
+func (r *Resharder) newBatch(tp *TablePlan, source string) *batch {
+	return &batch{r: r, tp: tp, srcIdx: tp.oldIndex[source], cols: r.cols[tp.Name], keyIdx: r.keyIndex(tp), text: r.text[tp.Name]}
+}
+
 // batch reads one range of a source and routes its moving rows to
 // per-target buffers.
 type batch struct {
@@ -145,6 +149,7 @@ type batch struct {
 	srcIdx int
 	cols   []column
 	keyIdx int
+	text   bool // text format
 
 	bufs      map[int]*copyBuffer // new shard index → rows
 	scanned   int64
@@ -156,7 +161,7 @@ type batch struct {
 // read runs COPY (SELECT cols FROM t WHERE ...) on c and fills the
 // buffers with the rows that move away from the source.
 func (b *batch) read(ctx context.Context, c *pgx.Conn, where string) error {
-	q := fmt.Sprintf("COPY (SELECT %s FROM %s%s) TO STDOUT (FORMAT binary)", columnList(b.cols), quoteTable(b.tp.Name), where)
+	q := fmt.Sprintf("COPY (SELECT %s FROM %s%s) TO STDOUT %s", columnList(b.cols), quoteTable(b.tp.Name), where, copyFormat(b.text))
 	return b.readQuery(ctx, c, q, nil)
 }
 
@@ -173,7 +178,7 @@ func (b *batch) readQuery(ctx context.Context, c *pgx.Conn, q string, keys []str
 	b.scanned, b.copied, b.bytes = 0, 0, 0
 	tp := b.tp
 	var routeErr error
-	scan := newTupleScanner(func(raw []byte, fields [][]byte) error {
+	scan := newScanner(b.text, func(raw []byte, fields [][]byte) error {
 		if b.keyIdx >= len(fields) {
 			return fmt.Errorf("%w: %d columns, key is column %d", ErrBackend, len(fields), b.keyIdx)
 		}
@@ -181,7 +186,13 @@ func (b *batch) readQuery(ctx context.Context, c *pgx.Conn, q string, keys []str
 		if f == nil {
 			return nil // NULL keys never move
 		}
-		k, err := tp.Type.DecodeBinary(f)
+		var k shardmap.Key
+		var err error
+		if b.text {
+			k, err = tp.Type.DecodeText(f)
+		} else {
+			k, err = tp.Type.DecodeBinary(f)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: table %s: %w", ErrBackend, tp.Name, err)
 		}
@@ -196,11 +207,7 @@ func (b *batch) readQuery(ctx context.Context, c *pgx.Conn, q string, keys []str
 			routeErr = fmt.Errorf("%w: table %s, key %s", ErrUnplaceable, tp.Name, k)
 			return routeErr
 		}
-		buf := b.bufs[to]
-		if buf == nil {
-			buf = &copyBuffer{}
-			b.bufs[to] = buf
-		}
+		buf := b.buf(to)
 		buf.add(raw)
 		buf.addKey(keyText(k))
 		b.copied++
@@ -217,7 +224,7 @@ func (b *batch) readQuery(ctx context.Context, c *pgx.Conn, q string, keys []str
 	if err := scan.finish(); err != nil {
 		return err
 	}
-	b.scanned = scan.tuples
+	b.scanned = scan.rows()
 	if keys != nil {
 		for _, buf := range b.bufs {
 			buf.keys = buf.keys[:0]
@@ -241,14 +248,20 @@ func (b *batch) routeKeys(keys []string) error {
 		if !moved || from != b.srcIdx || to < 0 {
 			continue
 		}
-		buf := b.bufs[to]
-		if buf == nil {
-			buf = &copyBuffer{}
-			b.bufs[to] = buf
-		}
+		buf := b.buf(to)
 		buf.keys = append(buf.keys, s)
 	}
 	return nil
+}
+
+// buf returns the buffer of target to.
+func (b *batch) buf(to int) *copyBuffer {
+	buf := b.bufs[to]
+	if buf == nil {
+		buf = &copyBuffer{text: b.text}
+		b.bufs[to] = buf
+	}
+	return buf
 }
 
 // write commits each target's buffer in its own transaction.
@@ -289,7 +302,7 @@ func writeRows(ctx context.Context, c *pgx.Conn, tp *TablePlan, cols []column, b
 		}
 	}
 	if buf.rows > 0 {
-		q := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", quoteTable(tp.Name), columnList(cols))
+		q := fmt.Sprintf("COPY %s (%s) FROM STDIN %s", quoteTable(tp.Name), columnList(cols), copyFormat(buf.text))
 		if _, err := c.PgConn().CopyFrom(ctx, bytes.NewReader(buf.bytes()), q); err != nil {
 			return err
 		}
@@ -428,11 +441,11 @@ func (r *Resharder) copyRef(ctx context.Context, rc RefCopy) error {
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := src.PgConn().CopyTo(ctx, pw, fmt.Sprintf("COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)", cols, table))
+		_, err := src.PgConn().CopyTo(ctx, pw, fmt.Sprintf("COPY (SELECT %s FROM %s) TO STDOUT %s", cols, table, copyFormat(r.text[rc.Table])))
 		pw.CloseWithError(err) // nil: EOF
 		errc <- err
 	}()
-	tag, err := dst.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", table, cols))
+	tag, err := dst.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN %s", table, cols, copyFormat(r.text[rc.Table])))
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the writer if CopyFrom stopped early
 	serr := <-errc
 	if err != nil {

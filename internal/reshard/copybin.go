@@ -155,6 +155,7 @@ func (s *tupleScanner) finish() error {
 // copyBuffer accumulates tuples for one COPY ... FROM STDIN (FORMAT
 // binary).
 type copyBuffer struct {
+	text bool // text format: rows are lines, no header or trailer
 	buf  bytes.Buffer
 	rows int
 	keys []string // text forms of the distinct keys written, in order
@@ -162,7 +163,7 @@ type copyBuffer struct {
 }
 
 func (b *copyBuffer) add(raw []byte) {
-	if b.buf.Len() == 0 {
+	if b.buf.Len() == 0 && !b.text {
 		b.buf.Write(copyHeader)
 	}
 	b.buf.Write(raw)
@@ -181,6 +182,9 @@ func (b *copyBuffer) addKey(k string) {
 
 // bytes returns the complete stream (header, tuples, trailer).
 func (b *copyBuffer) bytes() []byte {
+	if b.text {
+		return b.buf.Bytes()
+	}
 	if b.buf.Len() == 0 {
 		b.buf.Write(copyHeader)
 	}

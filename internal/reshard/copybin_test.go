@@ -191,3 +191,87 @@ func BenchmarkTupleScanner(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
 }
+
+func TestLineScanner(t *testing.T) {
+	stream := []byte("1\tal\\tice\t\\N\n-2\t\\\\x\\ny\\101\\x41\\x\t\n3\n")
+	want := []string{`["1" "al\tice" ""]`, `["-2" "\\x\nyAAx" ""]`, `["3"]`}
+	for _, chunk := range []int{1, 2, 5, len(stream)} {
+		var got []string
+		var raw []byte
+		s := newScanner(true, func(r []byte, fields [][]byte) error {
+			raw = append(raw, r...)
+			got = append(got, fmt.Sprintf("%q", fields))
+			return nil
+		})
+		for p := stream; len(p) > 0; p = p[min(chunk, len(p)):] {
+			if _, err := s.Write(p[:min(chunk, len(p))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || !bytes.Equal(raw, stream) || s.rows() != 3 {
+			t.Errorf("chunk %d: %v (raw %q)", chunk, got, raw)
+		}
+	}
+	// NULL and empty string differ.
+	s := newScanner(true, func(_ []byte, f [][]byte) error {
+		if f[0] != nil || f[1] == nil {
+			t.Errorf("fields %q", f)
+		}
+		return nil
+	})
+	if _, err := s.Write([]byte("\\N\t\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"x\\\n", "unterminated"} {
+		s := newScanner(true, func([]byte, [][]byte) error { return nil })
+		_, err := s.Write([]byte(bad))
+		if err == nil {
+			err = s.finish()
+		}
+		if !errors.Is(err, ErrBackend) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func FuzzLineScanner(f *testing.F) {
+	f.Add([]byte("1\ta\\tb\t\\N\n2\t\\101\\x4\n"), uint8(2))
+	f.Add([]byte("\n\n"), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		scan := func(step int) ([]string, []byte, error) {
+			var got []string
+			var raw []byte
+			s := newScanner(true, func(r []byte, fields [][]byte) error {
+				if len(fields) != bytes.Count(r, []byte("\t"))+1 {
+					t.Fatalf("%d fields in %q", len(fields), r)
+				}
+				raw = append(raw, r...)
+				got = append(got, fmt.Sprintf("%q", fields))
+				return nil
+			})
+			for p := data; len(p) > 0; p = p[min(step, len(p)):] {
+				if _, err := s.Write(p[:min(step, len(p))]); err != nil {
+					return got, raw, err
+				}
+			}
+			return got, raw, s.finish()
+		}
+		got, raw, err := scan(int(chunk) + 1)
+		if err != nil {
+			if !errors.Is(err, ErrBackend) {
+				t.Fatalf("error %v does not wrap ErrBackend", err)
+			}
+			return
+		}
+		if !bytes.Equal(raw, data) {
+			t.Fatalf("raw lines %q, input %q", raw, data)
+		}
+		again, _, err := scan(len(data) + 1)
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(got) {
+			t.Fatalf("chunked %v, whole %v (%v)", got, again, err)
+		}
+	})
+}

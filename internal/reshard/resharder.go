@@ -76,6 +76,7 @@ type Resharder struct {
 	state *State
 
 	cols     map[string][]column // table → copied columns, from prepare
+	text     map[string]bool     // table → copy in text format (see copytext.go)
 	progress *tracker
 	lock     jobLock
 }
@@ -102,7 +103,7 @@ func New(ctx context.Context, opts Options) (*Resharder, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("reshard: no primary DSN for shard(s) %v", missing)
 	}
-	r := &Resharder{opts: opts, cfg: cfg, plan: plan, store: opts.Store, log: opts.Log, now: opts.Now, cols: map[string][]column{}}
+	r := &Resharder{opts: opts, cfg: cfg, plan: plan, store: opts.Store, log: opts.Log, now: opts.Now, cols: map[string][]column{}, text: map[string]bool{}}
 	if r.store == nil {
 		r.store = &MemStore{}
 	}
@@ -293,6 +294,7 @@ func (r *Resharder) prepare(ctx context.Context) error {
 		return conns[shard]
 	}
 	cols := map[string][]column{}
+	text := map[string]bool{}
 	check := func(table string, sources, targets []string) error {
 		var ref []column
 		var refShard string
@@ -307,6 +309,9 @@ func (r *Resharder) prepare(ctx context.Context) error {
 			}
 			if ref == nil {
 				ref, refShard = got, s
+				if text[table], err = needsText(ctx, c, table); err != nil {
+					return fmt.Errorf("shard %s: %w", s, err)
+				}
 				continue
 			}
 			if err := sameColumns(table, refShard, s, ref, got); err != nil {
@@ -342,7 +347,7 @@ func (r *Resharder) prepare(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	r.cols = cols
+	r.cols, r.text = cols, text
 	return nil
 }
 

@@ -170,6 +170,25 @@ func tableColumns(ctx context.Context, c *pgx.Conn, table string) ([]column, err
 	return cols, nil
 }
 
+// needsText reports whether a table must be copied in the text format:
+// when a column (or a domain's base type) is a composite, or an array of a
+// composite or of a user-defined type, whose binary form embeds type OIDs
+// that differ between servers.
+func needsText(ctx context.Context, c *pgx.Conn, table string) (bool, error) {
+	var text bool
+	err := c.QueryRow(ctx, `
+		SELECT coalesce(bool_or(bt.typtype = 'c' OR (bt.typcategory = 'A' AND (et.typtype = 'c' OR et.oid >= 16384))), false)
+		FROM pg_attribute a
+		JOIN pg_type t ON t.oid = a.atttypid
+		JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+		LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`, quoteTable(table)).Scan(&text)
+	if err != nil {
+		return false, fmt.Errorf("reshard: column types of %s: %w", table, err)
+	}
+	return text, nil
+}
+
 // columnList is the quoted, comma-separated column names.
 func columnList(cols []column) string {
 	names := make([]string, len(cols))
