@@ -75,20 +75,50 @@ func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (d *delegate) LocalState(bool) []byte          { return nil }
 func (d *delegate) MergeRemoteState([]byte, bool)   {}
 
-// events logs membership changes.
+// events keeps this node's copy of the live members and logs changes.
+// memberlist calls it with its node lock held and hands out pointers to
+// nodes it keeps mutating (reading them later races), so the callbacks
+// copy them and publish a new map.
 type events struct{ n *Node }
 
 var _ memberlist.EventDelegate = (*events)(nil)
 
 func (e *events) NotifyJoin(m *memberlist.Node) {
+	e.n.setMember(m, true)
 	e.n.log.Info("proxy joined", zap.String("member", m.Name), zap.String("addr", m.Address()))
 }
 
 func (e *events) NotifyLeave(m *memberlist.Node) {
-	e.n.log.Warn("proxy left or failed", zap.String("member", m.Name), zap.String("addr", m.Address()))
+	e.n.setMember(m, false)
+	if m.Name != e.n.cfg.NodeName {
+		e.n.log.Warn("proxy left or failed", zap.String("member", m.Name), zap.String("addr", m.Address()))
+	}
 }
 
-func (e *events) NotifyUpdate(*memberlist.Node) {}
+func (e *events) NotifyUpdate(m *memberlist.Node) { e.n.setMember(m, true) }
+
+// setMember adds (a copy of) m to the live members, or removes it.
+func (n *Node) setMember(m *memberlist.Node, alive bool) {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	old := *n.members.Load()
+	next := make(map[string]*memberlist.Node, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	if alive {
+		c := *m
+		c.Addr = slices.Clone(m.Addr)
+		c.Meta = slices.Clone(m.Meta)
+		next[m.Name] = &c
+	} else {
+		delete(next, m.Name)
+	}
+	n.members.Store(&next)
+}
+
+// liveMembers returns the copies of the live members (shared: read only).
+func (n *Node) liveMembers() map[string]*memberlist.Node { return *n.members.Load() }
 
 // peerFilter keeps proxies that are not configured peers out.
 type peerFilter struct{ n *Node }
@@ -184,7 +214,7 @@ func (n *Node) rejoinLoop(ctx context.Context) {
 	t := time.NewTicker(n.cfg.RejoinInterval)
 	defer t.Stop()
 	for {
-		if n.ml.NumMembers() < len(n.peers) {
+		if len(n.liveMembers()) < len(n.peers) {
 			var seeds []string
 			for _, s := range n.cfg.Seeds {
 				if s != n.gossip {
@@ -208,14 +238,7 @@ func (n *Node) rejoinLoop(ctx context.Context) {
 }
 
 // member finds a live gossip member by name.
-func (n *Node) member(name string) *memberlist.Node {
-	for _, m := range n.ml.Members() {
-		if m.Name == name {
-			return m
-		}
-	}
-	return nil
-}
+func (n *Node) member(name string) *memberlist.Node { return n.liveMembers()[name] }
 
 func (n *Node) sendObservations() {
 	obs := n.local.Load()
@@ -227,7 +250,7 @@ func (n *Node) sendObservations() {
 		n.log.Error("encode observations", zap.Error(err))
 		return
 	}
-	for _, m := range n.ml.Members() {
+	for _, m := range n.liveMembers() {
 		if m.Name == n.cfg.NodeName {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,9 @@ type Node struct {
 	peerObs atomic.Pointer[map[string]PeerObservations]
 	obsSeq  atomic.Uint64
 
+	membersMu sync.Mutex // serializes writers of members
+	members   atomic.Pointer[map[string]*memberlist.Node]
+
 	inbox   chan []byte
 	dropped atomic.Uint64
 	sending sync.Map // member name -> struct{} while a reliable send runs
@@ -120,6 +124,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	empty := map[string]PeerObservations{}
 	n.peerObs.Store(&empty)
+	noMembers := map[string]*memberlist.Node{}
+	n.members.Store(&noMembers)
 	if err := n.startRaft(); err != nil {
 		n.Close()
 		return nil, err
@@ -450,12 +456,13 @@ type Member struct {
 	Addr string
 }
 
-// Members returns the live gossip members, this node included.
+// Members returns the live gossip members, this node included, by name.
 func (n *Node) Members() []Member {
 	var out []Member
-	for _, m := range n.ml.Members() {
+	for _, m := range n.liveMembers() {
 		out = append(out, Member{Name: m.Name, Addr: m.Address()})
 	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -520,7 +527,7 @@ func (n *Node) registerMetrics(reg prometheus.Registerer) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tiergate", Subsystem: "cluster", Name: "lease_valid",
 			Help: "1 while this proxy holds a write lease from the Raft leader."}, func() float64 { return b2f(n.LeaseValid()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tiergate", Subsystem: "cluster", Name: "members",
-			Help: "Live gossip members, this proxy included."}, func() float64 { return float64(n.ml.NumMembers()) }),
+			Help: "Live gossip members, this proxy included."}, func() float64 { return float64(len(n.liveMembers())) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "tiergate", Subsystem: "cluster", Name: "dropped_messages_total",
 			Help: "Gossip messages dropped because the handler fell behind."}, func() float64 { return float64(n.dropped.Load()) }),
 	}

@@ -71,7 +71,7 @@ type Pending struct {
 }
 
 // IsStale reports whether node is in the stale list.
-func (s *ShardState) IsStale(node string) bool { return slices.Contains(s.Stale, node) }
+func (s ShardState) IsStale(node string) bool { return slices.Contains(s.Stale, node) }
 
 // Clone returns a deep copy that can be modified and proposed.
 func (s ShardState) Clone() ShardState {

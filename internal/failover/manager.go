@@ -108,6 +108,10 @@ type shardCtl struct {
 	note     atomic.Pointer[string]       // the leader's latest remark (veto, waiting, ...)
 	last     atomic.Pointer[ChangeRecord] // last change this proxy completed as leader
 	votes    atomic.Pointer[[]string]     // proxies that see the primary down (leader's view)
+	// changed is when this proxy applied the last change of the shard's
+	// term or primary (unix ns); probe rounds started earlier cannot judge
+	// the new primary.
+	changed atomic.Int64
 
 	mu          sync.Mutex // serializes leader actions on the shard
 	pendingSeen map[uint64]time.Time
@@ -237,6 +241,7 @@ func (m *Manager) probeLoop(ctx context.Context) {
 }
 
 func (m *Manager) probeRound(ctx context.Context, prev map[string]nodeView) map[string]nodeView {
+	started := time.Now()
 	type res struct {
 		key   string
 		obs   cluster.NodeObservation
@@ -290,7 +295,7 @@ func (m *Manager) probeRound(ctx context.Context, prev map[string]nodeView) map[
 	}
 	m.coord.Publish(obs)
 	m.view.Store(&view{at: now, nodes: next})
-	m.updateVerifications()
+	m.updateVerifications(started)
 	m.met.observe(m, next)
 	return next
 }
@@ -298,8 +303,9 @@ func (m *Manager) probeRound(ctx context.Context, prev map[string]nodeView) map[
 // updateVerifications checks each shard's decided primary against this
 // proxy's latest probe: writable, with the current term's epoch row. An
 // unreachable primary keeps its earlier verification (writes then fail
-// with connection errors, which pgproxy reports itself).
-func (m *Manager) updateVerifications() {
+// with connection errors, which pgproxy reports itself). A round that
+// started before the last change of the shard only counts if it verifies.
+func (m *Manager) updateVerifications(started time.Time) {
 	st := m.coord.State()
 	v := m.view.Load()
 	changed := false
@@ -326,6 +332,9 @@ func (m *Manager) updateVerifications() {
 			next = &verification{term: s.Term, node: s.Primary, detail: fmt.Sprintf("epoch row on the primary is term %d", o.Epoch)}
 		default:
 			next = &verification{term: s.Term, node: s.Primary, ok: true}
+		}
+		if !next.ok && started.UnixNano() < sc.changed.Load() {
+			continue // the probe predates the change; the next round decides
 		}
 		if old == nil || *old != *next {
 			sc.verified.Store(next)
@@ -367,6 +376,9 @@ func (m *Manager) watchLoop(ctx context.Context) {
 			m.met.blocked.WithLabelValues(sc.cfg.Name).Set(b2f(cur.Blocked != ""))
 			if had && prev.Term == cur.Term && prev.Primary == cur.Primary && (prev.Pending == nil) == (cur.Pending == nil) && slices.Equal(prev.Stale, cur.Stale) {
 				continue
+			}
+			if !had || prev.Term != cur.Term || prev.Primary != cur.Primary {
+				sc.changed.Store(time.Now().UnixNano())
 			}
 			m.kickProbe()
 			m.logChange(sc, prev, cur, had)
