@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/health"
 	"github.com/tiergate/tiergate/internal/admin"
 	"github.com/tiergate/tiergate/internal/config"
 	"github.com/tiergate/tiergate/internal/logging"
@@ -120,18 +121,15 @@ type RoutingConfig struct {
 	Balancer balancer.Config `yaml:"balancer"`
 }
 
-// HealthConfig is the active check of every node.
+// HealthConfig is the active check of every node (run by health.Manager
+// with the Postgres probe). The check settings are fixed at start; a reload
+// changes the checked nodes but not interval, timeout, rise or fall.
 type HealthConfig struct {
-	// Interval between checks of one node. Default: 1s.
-	Interval time.Duration `yaml:"interval"`
-	// Timeout bounds one check (connect included). Default: 1s.
-	Timeout time.Duration `yaml:"timeout"`
-	// Rise is how many consecutive passes make a node healthy. Default: 1.
-	Rise int `yaml:"rise"`
-	// Fall is how many consecutive failures make a node unhealthy.
-	// Default: 2. A connection error seen by a client session marks the
-	// node unhealthy at once.
-	Fall int `yaml:"fall"`
+	// Interval (default 1s), unhealthy_interval, timeout (default half the
+	// interval, at most 1s), jitter, rise (default 2), fall (default 3) and
+	// initial (default healthy: a node takes traffic before its first check,
+	// and its first failure takes it out) as in package health.
+	health.CheckConfig `yaml:",inline"`
 	// User and Password log the checker in (on the database's
 	// server_database). Default: the first user in users (its server
 	// credentials).
@@ -308,34 +306,14 @@ func (h *HealthConfig) SetDefaults() {
 	if h.Interval == 0 {
 		h.Interval = time.Second
 	}
-	if h.Timeout == 0 {
-		h.Timeout = time.Second
+	if h.Initial == "" {
+		h.Initial = health.InitialHealthy
 	}
-	if h.Rise == 0 {
-		h.Rise = 1
-	}
-	if h.Fall == 0 {
-		h.Fall = 2
-	}
+	h.CheckConfig.SetDefaults()
 }
 
-// Validate reports non-positive intervals and thresholds.
-func (h *HealthConfig) Validate() error {
-	var errs []error
-	if h.Interval <= 0 {
-		errs = append(errs, config.Errorf("interval", "must be positive"))
-	}
-	if h.Timeout <= 0 {
-		errs = append(errs, config.Errorf("timeout", "must be positive"))
-	}
-	if h.Rise < 1 {
-		errs = append(errs, config.Errorf("rise", "must be at least 1"))
-	}
-	if h.Fall < 1 {
-		errs = append(errs, config.Errorf("fall", "must be at least 1"))
-	}
-	return config.Join(errs...)
-}
+// Validate reports what package health rejects.
+func (h *HealthConfig) Validate() error { return h.CheckConfig.Validate() }
 
 // Validate checks the whole file.
 func (c *Config) Validate() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
+
+	"github.com/tiergate/tiergate/health"
 )
 
 // healthQuery reads a node's role and WAL position in one round trip:
@@ -20,6 +23,92 @@ const healthQuery = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END)::text,
 	coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8`
 
+// pgProbe is the Postgres health.Probe: it runs healthQuery on a dedicated
+// connection to one node and records the node's role, WAL position and lag
+// (the health.Manager applies rise/fall to pass/fail and tells the Server
+// through its Listener).
+type pgProbe struct {
+	srv  *Server
+	n    *node
+	conn *pgconn.PgConn
+}
+
+var (
+	_ health.Probe = (*pgProbe)(nil)
+	_ io.Closer    = (*pgProbe)(nil)
+)
+
+// nodeID is a node's identity for the health manager: the same node object
+// (kept across reloads) keeps the same ID.
+func nodeID(n *node) string { return n.db + "|" + n.role + "|" + n.addr }
+
+// probeFactory makes the probe of a node of the current runtime.
+func (srv *Server) probeFactory(t health.Target) (health.Probe, error) {
+	n := srv.rt.Load().nodes[t.ID]
+	if n == nil {
+		return nil, fmt.Errorf("unknown node %q", t.ID)
+	}
+	return &pgProbe{srv: srv, n: n}, nil
+}
+
+// Check implements health.Probe. A pass is any answer; a node in the wrong
+// role passes (it is up) but readable() keeps reads off it.
+func (p *pgProbe) Check(ctx context.Context) (health.Result, error) {
+	rt := p.srv.rt.Load()
+	n := p.n
+	res, err := p.query(ctx, rt)
+	n.checked.Store(true)
+	n.lastCheck.Store(time.Now().UnixNano())
+	if err != nil {
+		msg := err.Error()
+		n.lastErr.Store(&msg)
+		if ctx.Err() != nil || isTimeout(err) {
+			return health.Result{}, fmt.Errorf("%w: %v", health.ErrTimeout, err)
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			return health.Result{}, fmt.Errorf("%w: %v", health.ErrConnect, err)
+		}
+		return health.Result{}, err
+	}
+	n.inRecovery.Store(res.inRecovery)
+	n.lsn.Store(res.lsn)
+	if res.inRecovery != (n.role == roleReplica) {
+		msg := fmt.Sprintf("configured as %s but pg_is_in_recovery() = %v", n.role, res.inRecovery)
+		n.lastErr.Store(&msg)
+	} else {
+		empty := ""
+		n.lastErr.Store(&empty)
+	}
+	if n.role == roleReplica {
+		var lag int64
+		if cl := rt.clusters[n.db]; cl != nil {
+			if prim := cl.primary.lsn.Load(); prim > res.lsn {
+				lag = int64(prim - res.lsn)
+			}
+		}
+		n.lagBytes.Store(lag)
+		secs := 0.0
+		if lag > 0 {
+			secs = math.Max(res.replayAge, 0)
+		}
+		n.lagSeconds.Store(math.Float64bits(secs))
+	}
+	n.publish()
+	p.srv.metrics.nodeState(n)
+	return health.Result{Detail: fmt.Sprintf("in_recovery=%v lsn=%s", res.inRecovery, formatLSN(res.lsn))}, nil
+}
+
+// Close implements io.Closer: the manager calls it when the node's checker
+// stops.
+func (p *pgProbe) Close() error {
+	if p.conn != nil {
+		_ = p.conn.Close(context.Background())
+		p.conn = nil
+	}
+	return nil
+}
+
 // probeResult is one successful check.
 type probeResult struct {
 	inRecovery bool
@@ -27,56 +116,21 @@ type probeResult struct {
 	replayAge  float64 // seconds since the last replayed commit (replicas)
 }
 
-// checkLoop checks node n every health.interval on a dedicated connection
-// until ctx ends. It applies rise/fall and recomputes replica lag.
-func (srv *Server) checkLoop(ctx context.Context, n *node) {
-	log := srv.log.Named("health").With(zap.String("node", n.addr), zap.String("role", n.role))
-	var conn *pgconn.PgConn
-	defer func() {
-		if conn != nil {
-			_ = conn.Close(context.Background())
-		}
-	}()
-	for {
-		rt := srv.rt.Load()
-		hc := rt.cfg.Health
-		func() {
-			defer srv.recoverLog("health check " + n.addr)
-			res, err := srv.probe(ctx, rt, n, &conn)
-			if ctx.Err() != nil {
-				return
-			}
-			srv.record(log, rt, n, res, err)
-		}()
-		t := time.NewTimer(hc.Interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// probe runs healthQuery, (re)connecting when needed.
-func (srv *Server) probe(ctx context.Context, rt *runtime, n *node, conn **pgconn.PgConn) (probeResult, error) {
-	hc := rt.cfg.Health
-	cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
-	defer cancel()
-	if *conn == nil || (*conn).IsClosed() {
-		c, err := srv.healthConnect(cctx, rt, n)
+// query runs healthQuery, (re)connecting when needed.
+func (p *pgProbe) query(ctx context.Context, rt *runtime) (probeResult, error) {
+	if p.conn == nil || p.conn.IsClosed() {
+		c, err := healthConnect(ctx, rt, p.n)
 		if err != nil {
 			return probeResult{}, err
 		}
-		*conn = c
+		p.conn = c
 	}
-	results, err := (*conn).Exec(cctx, healthQuery).ReadAll()
+	results, err := p.conn.Exec(ctx, healthQuery).ReadAll()
 	if err == nil && (len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 3) {
 		err = errors.New("health query returned an unexpected result")
 	}
 	if err != nil {
-		_ = (*conn).Close(context.Background())
-		*conn = nil
+		_ = p.Close()
 		return probeResult{}, err
 	}
 	row := results[0].Rows[0]
@@ -88,7 +142,7 @@ func (srv *Server) probe(ctx context.Context, rt *runtime, n *node, conn **pgcon
 	return probeResult{inRecovery: string(row[0]) == "t", lsn: lsn, replayAge: age}, nil
 }
 
-func (srv *Server) healthConnect(ctx context.Context, rt *runtime, n *node) (*pgconn.PgConn, error) {
+func healthConnect(ctx context.Context, rt *runtime, n *node) (*pgconn.PgConn, error) {
 	user, password := rt.cfg.Health.User, rt.cfg.Health.Password
 	if user == "" && len(rt.cfg.Users) > 0 {
 		user, password = rt.cfg.Users[0].ServerUser, rt.cfg.Users[0].ServerPassword
@@ -101,62 +155,49 @@ func (srv *Server) healthConnect(ctx context.Context, rt *runtime, n *node) (*pg
 	if err != nil {
 		return nil, err
 	}
-	p, _ := strconv.ParseUint(port, 10, 16)
-	cfg.Host, cfg.Port, cfg.User, cfg.Password = host, uint16(p), user, password
-	cfg.Database = rt.clusters[n.db].serverDB
+	pn, _ := strconv.ParseUint(port, 10, 16)
+	cfg.Host, cfg.Port, cfg.User, cfg.Password = host, uint16(pn), user, password
+	if cl := rt.clusters[n.db]; cl != nil {
+		cfg.Database = cl.serverDB
+	}
 	cfg.Fallbacks, cfg.TLSConfig, cfg.ValidateConnect = nil, nil, nil
 	cfg.RuntimeParams = map[string]string{"application_name": "tiergate-health"}
 	return pgconn.ConnectConfig(ctx, cfg)
 }
 
-// record applies one check result to the node's state.
-func (srv *Server) record(log *zap.Logger, rt *runtime, n *node, res probeResult, err error) {
-	hc := rt.cfg.Health
-	n.checked.Store(true)
-	n.lastCheck.Store(time.Now().UnixNano())
-	if err != nil {
-		msg := err.Error()
-		n.lastErr.Store(&msg)
-		n.passes.Store(0)
-		if n.fails.Add(1) >= int32(hc.Fall) && n.healthy.Swap(false) {
-			log.Warn("node down", zap.Error(err))
-			for _, p := range *n.pools.Load() {
-				p.purgeIdle()
-			}
-		}
-		n.publish()
-		srv.metrics.nodeState(n)
+// HealthChanged implements health.Listener: Up and Down from the active
+// checks flip the node. It runs on the node's checker goroutine and only
+// sets atomics (and empties the node's idle pools on Down).
+func (srv *Server) HealthChanged(c health.Change) {
+	n := srv.rt.Load().nodes[c.ID]
+	if n == nil {
 		return
 	}
-	n.fails.Store(0)
-	n.inRecovery.Store(res.inRecovery)
-	n.lsn.Store(res.lsn)
-	wrongRole := res.inRecovery != (n.role == roleReplica)
-	if wrongRole {
-		msg := fmt.Sprintf("configured as %s but pg_is_in_recovery() = %v", n.role, res.inRecovery)
-		n.lastErr.Store(&msg)
-	} else {
-		empty := ""
-		n.lastErr.Store(&empty)
-	}
-	if n.role == roleReplica {
-		var lag int64
-		if cl := rt.clusters[n.db]; cl != nil {
-			if p := cl.primary.lsn.Load(); p > res.lsn {
-				lag = int64(p - res.lsn)
-			}
-		}
-		n.lagBytes.Store(lag)
-		secs := 0.0
-		if lag > 0 {
-			secs = math.Max(res.replayAge, 0)
-		}
-		n.lagSeconds.Store(math.Float64bits(secs))
-	}
-	if !n.healthy.Load() && n.passes.Add(1) >= int32(hc.Rise) {
+	switch c.Kind {
+	case health.Up:
 		n.healthy.Store(true)
-		log.Info("node up")
+		srv.log.Info("node up", zap.String("node", n.addr), zap.String("role", n.role), zap.String("database", n.db))
+	case health.Down:
+		n.healthy.Store(false)
+		srv.log.Warn("node down", zap.String("node", n.addr), zap.String("role", n.role), zap.String("database", n.db), zap.String("reason", c.Reason))
+		for _, p := range *n.pools.Load() {
+			p.purgeIdle()
+		}
+	default:
+		return
 	}
 	n.publish()
 	srv.metrics.nodeState(n)
+}
+
+var _ health.Listener = (*Server)(nil)
+
+// healthTargets lists the nodes of a runtime for the health manager.
+func (rt *runtime) healthTargets() []health.Target {
+	nodes := rt.allNodes()
+	out := make([]health.Target, len(nodes))
+	for i, n := range nodes {
+		out[i] = health.Target{ID: nodeID(n), Address: n.addr}
+	}
+	return out
 }

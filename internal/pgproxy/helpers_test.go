@@ -123,6 +123,7 @@ func testConfig(c *pgtest.Cluster) *Config {
 	}
 	cfg.Pool.Size = 8
 	cfg.Health.Interval = 100 * time.Millisecond
+	cfg.Health.Timeout = 80 * time.Millisecond
 	return cfg
 }
 

@@ -31,8 +31,7 @@ type node struct {
 	lagSeconds atomic.Uint64 // float64 bits
 	lastCheck  atomic.Int64  // unix ns
 	lastErr    atomic.Pointer[string]
-	passes     atomic.Int32
-	fails      atomic.Int32
+	downUntil  atomic.Int64 // unix ns: taken out by a session's connection error until then
 
 	// be is the node as a balancer member (replicas); its health mirrors
 	// readable(0).
@@ -56,12 +55,25 @@ func newNode(db, addr, role string) *node {
 }
 
 // usable reports whether the node may take new connections at all.
-func (n *node) usable() bool { return n.healthy.Load() }
+func (n *node) usable() bool { return n.healthy.Load() && !n.passivelyDown() }
+
+// passivelyDown reports whether a session saw the node fail recently.
+func (n *node) passivelyDown() bool {
+	until := n.downUntil.Load()
+	if until == 0 {
+		return false
+	}
+	if time.Now().UnixNano() < until {
+		return true
+	}
+	n.downUntil.CompareAndSwap(until, 0)
+	return false
+}
 
 // readable reports whether the node may serve reads that need at least
 // minLSN replayed (0: no floor).
 func (n *node) readable(minLSN uint64) bool {
-	if !n.healthy.Load() {
+	if !n.usable() {
 		return false
 	}
 	if n.role == rolePrimary {
@@ -86,13 +98,13 @@ func (n *node) publish() { n.be.SetHealthy(n.readable(0), time.Now()) }
 
 func (n *node) pool(user string) *pool { return (*n.pools.Load())[user] }
 
-// markDown takes the node out of rotation at once (a session saw it fail);
-// the checker brings it back after `rise` passes.
-func (n *node) markDown(reason string) {
-	n.passes.Store(0)
-	if n.healthy.Swap(false) {
-		n.lastErr.Store(&reason)
-	}
+// markDown takes the node out of rotation for a while (a session saw a
+// connection to it fail): until the next health check interval, so a node
+// that is really down is confirmed by the checks and one that is fine comes
+// back by itself.
+func (n *node) markDown(reason string, d time.Duration) {
+	n.lastErr.Store(&reason)
+	n.downUntil.Store(time.Now().Add(d).UnixNano())
 	n.publish()
 	for _, p := range *n.pools.Load() {
 		p.purgeIdle()

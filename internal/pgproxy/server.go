@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/health"
 	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
@@ -50,10 +51,10 @@ type Server struct {
 	draining atomic.Bool
 	paused   atomic.Pointer[chan struct{}]
 
+	health *health.Manager // active checks of every node
+
 	mu       sync.Mutex // guards the fields below; never taken per query
 	sessions map[uint32]*session
-	checkers map[*node]context.CancelFunc
-	bgCtx    context.Context
 	wg       sync.WaitGroup
 }
 
@@ -63,6 +64,7 @@ type runtime struct {
 	cfg        *Config
 	users      map[string]*userEntry
 	clusters   map[string]*cluster
+	nodes      map[string]*node // by nodeID
 	classifier classifier
 }
 
@@ -83,13 +85,20 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		loadCfg:  opts.LoadConfig,
 		secret:   randomBytes(32),
 		sessions: map[uint32]*session{},
-		checkers: map[*node]context.CancelFunc{},
 	}
 	rt, err := srv.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	srv.rt.Store(rt)
+	hm, err := health.NewManager(cfg.Health.CheckConfig, srv.probeFactory, health.Options{Logger: srv.log.Named("health"), Listener: srv})
+	if err != nil {
+		return nil, err
+	}
+	if err := hm.Update(rt.healthTargets()); err != nil {
+		return nil, err
+	}
+	srv.health = hm
 	srv.metrics.registerGauges(srv)
 	return srv, nil
 }
@@ -97,7 +106,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 // build makes a runtime for cfg, reusing prev's nodes (health state) and
 // pools (connections) where they still fit.
 func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
-	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}}
+	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}, nodes: map[string]*node{}}
 	if prev != nil && reflect.DeepEqual(prev.cfg.Routing.Classifier, cfg.Routing.Classifier) {
 		rt.classifier = prev.classifier // keep its cache
 	} else {
@@ -160,6 +169,7 @@ func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
 				pools[u.Name] = p
 			}
 			n.pools.Store(&pools)
+			rt.nodes[nodeID(n)] = n
 			return n
 		}
 		c.primary = mk(d.Primary, rolePrimary)
@@ -227,36 +237,11 @@ func (srv *Server) Reload(cfg *Config) error {
 	for p := range before {
 		p.close()
 	}
-	srv.syncCheckersLocked(rt)
+	if err := srv.health.Update(rt.healthTargets()); err != nil {
+		srv.log.Error("health targets not updated", zap.Error(err))
+	}
 	srv.log.Info("config reloaded", zap.String("summary", cfg.Summary()))
 	return nil
-}
-
-// syncCheckersLocked starts health checks for new nodes and stops those of
-// removed ones.
-func (srv *Server) syncCheckersLocked(rt *runtime) {
-	if srv.bgCtx == nil {
-		return
-	}
-	live := map[*node]bool{}
-	for _, n := range rt.allNodes() {
-		live[n] = true
-		if _, ok := srv.checkers[n]; !ok {
-			ctx, cancel := context.WithCancel(srv.bgCtx)
-			srv.checkers[n] = cancel
-			srv.wg.Add(1)
-			go func() {
-				defer srv.wg.Done()
-				srv.checkLoop(ctx, n)
-			}()
-		}
-	}
-	for n, cancel := range srv.checkers {
-		if !live[n] {
-			cancel()
-			delete(srv.checkers, n)
-		}
-	}
 }
 
 // Serve accepts clients on ln until ctx ends, then drains: no new clients,
@@ -265,10 +250,13 @@ func (srv *Server) syncCheckersLocked(rt *runtime) {
 func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	srv.mu.Lock()
-	srv.bgCtx = bg
-	srv.syncCheckersLocked(srv.rt.Load())
-	srv.mu.Unlock()
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		if err := srv.health.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+			srv.log.Error("health checks stopped", zap.Error(err))
+		}
+	}()
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()

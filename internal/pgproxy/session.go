@@ -428,7 +428,7 @@ func (s *session) runFresh(ctx context.Context, class stmtClass, flushOnly bool)
 			s.pick = balancer.PickResult{}
 			var se *serverError
 			if errors.As(err, &se) {
-				n.markDown(err.Error())
+				n.markDown(err.Error(), rt.cfg.Health.Interval)
 				if wantReplica && attempt < retries {
 					exclude = addExclude(exclude, n)
 					cl.stats.retries.Add(1)
@@ -451,7 +451,7 @@ func (s *session) runFresh(ctx context.Context, class stmtClass, flushOnly bool)
 			// Nothing of this unit reached the client: try another node.
 			s.out = s.out[:mark]
 			s.detach(false)
-			n.markDown(err.Error())
+			n.markDown(err.Error(), rt.cfg.Health.Interval)
 			exclude = addExclude(exclude, n)
 			cl.stats.retries.Add(1)
 			s.srv.metrics.retry()

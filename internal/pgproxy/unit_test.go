@@ -35,7 +35,8 @@ func TestConfigValidate(t *testing.T) {
 		{"md5 with verifier", "users: [{name: app, auth: md5, password: 'SCRAM-SHA-256$4096:c2FsdA==$" + strings.Repeat("A", 43) + "=:" + strings.Repeat("A", 43) + "='}]\ndatabases: {app: {primary: 127.0.0.1:5432}}\n", "users[0].password: a SCRAM verifier cannot check md5 logins"},
 		{"bad verifier", "users: [{name: app, password: 'SCRAM-SHA-256$x'}]\ndatabases: {app: {primary: 127.0.0.1:5432}}\n", "users[0].password: malformed SCRAM-SHA-256 verifier"},
 		{"tiny message size", base() + "max_message_size: 100\n", "max_message_size: must be between 1KiB and 1GiB"},
-		{"health rise", base() + "health: {rise: -1}\n", "health.rise: must be at least 1"},
+		{"health rise", base() + "health: {rise: -1}\n", "health.rise: -1 is outside"},
+		{"health timeout", base() + "health: {interval: 1s, timeout: 2s}\n", "health.timeout: 2s must be shorter than interval"},
 		{"write function", base() + "routing: {classifier: {write_functions: ['a.b.c']}}\n", "routing.classifier.write_functions[0]"},
 	}
 	for _, tc := range tests {
