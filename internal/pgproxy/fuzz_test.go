@@ -50,9 +50,9 @@ func fuzzSeeds() [][]byte {
 			&pgproto3.Bind{PreparedStatement: "s1"}, &pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S', Name: "s1"}, &pgproto3.Sync{})),
 		cat(login, enc(&pgproto3.Parse{Query: "SELECT 2"}, &pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Flush{}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{})),
 		cat(login, enc(&pgproto3.Parse{Query: "FAIL"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}, &pgproto3.Query{String: "SET tiergate.route = replica"}, &pgproto3.Query{String: "SHOW tiergate.route"})),
-		cat(login, []byte{'Z', 0, 0, 0, 4}),                 // not a client message
-		cat(login, []byte{'Q', 0x7f, 0xff, 0xff, 0xff}),     // oversized
-		cat(login, []byte{'Q', 0, 0, 0, 2}),                 // impossible length
+		cat(login, []byte{'Z', 0, 0, 0, 4}),             // not a client message
+		cat(login, []byte{'Q', 0x7f, 0xff, 0xff, 0xff}), // oversized
+		cat(login, []byte{'Q', 0, 0, 0, 2}),             // impossible length
 		cat(login, enc(&pgproto3.CopyData{Data: []byte("x")}, &pgproto3.FunctionCall{Function: 1})),
 		startupBytes("user", "admin", "database", "tiergate"),
 		cat(startupBytes("user", "admin", "database", "tiergate"), enc(&pgproto3.Query{String: "SHOW POOLS"}, &pgproto3.Query{String: "SHOW NODES"}, &pgproto3.Parse{})),
@@ -81,9 +81,13 @@ func (c *scriptConn) Write(b []byte) (int, error) {
 	defer c.mu.Unlock()
 	return c.out.Write(b)
 }
-func (c *scriptConn) Close() error                     { return nil }
-func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6432} }
-func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
+func (c *scriptConn) Close() error { return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6432}
+}
+func (c *scriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
 func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
 func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }

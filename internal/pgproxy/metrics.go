@@ -9,16 +9,16 @@ import (
 // metrics are the proxy's Prometheus series. With no registry they are
 // still updated (cheaply) but not exported.
 type metrics struct {
-	reg         prometheus.Registerer
-	queries     *prometheus.CounterVec   // database, route
-	latency     *prometheus.HistogramVec // route
-	poolWaits   prometheus.Histogram
+	reg          prometheus.Registerer
+	queries      *prometheus.CounterVec   // database, route
+	latency      *prometheus.HistogramVec // route
+	poolWaits    prometheus.Histogram
 	poolTimeouts prometheus.Counter
-	errors      *prometheus.CounterVec // sqlstate
-	retries     prometheus.Counter
-	nodeHealthy *prometheus.GaugeVec // database, node, role
-	lagBytes    *prometheus.GaugeVec // database, node
-	lagSeconds  *prometheus.GaugeVec // database, node
+	errors       *prometheus.CounterVec // sqlstate
+	retries      prometheus.Counter
+	nodeHealthy  *prometheus.GaugeVec // database, node, role
+	lagBytes     *prometheus.GaugeVec // database, node
+	lagSeconds   *prometheus.GaugeVec // database, node
 
 	latPrimary, latReplica prometheus.Observer
 }
@@ -116,8 +116,8 @@ func (m *metrics) query(db string, replica bool, d time.Duration) {
 }
 
 func (m *metrics) poolWait(d time.Duration) { m.poolWaits.Observe(d.Seconds()) }
-func (m *metrics) poolTimeout()            { m.poolTimeouts.Inc() }
-func (m *metrics) retry()                  { m.retries.Inc() }
+func (m *metrics) poolTimeout()             { m.poolTimeouts.Inc() }
+func (m *metrics) retry()                   { m.retries.Inc() }
 
 func (m *metrics) error(code string) {
 	if code == "" {

@@ -37,11 +37,11 @@ type Options struct {
 // in, and runs their sessions over pooled server connections. Its methods
 // are safe for concurrent use.
 type Server struct {
-	log      *zap.Logger
-	metrics  *metrics
-	loadCfg  func() (*Config, error)
-	secret   []byte
-	onPanic  func(any) // tests: fail on a recovered panic
+	log     *zap.Logger
+	metrics *metrics
+	loadCfg func() (*Config, error)
+	secret  []byte
+	onPanic func(any) // tests: fail on a recovered panic
 
 	rt       atomic.Pointer[runtime]
 	ids      atomic.Uint64 // session ids (also their BackendKeyData process ids)

@@ -54,13 +54,13 @@ type session struct {
 	cl   *cluster
 	want map[string]string // the parameters this client believes it has
 
-	server    *serverConn
-	srvNode   *node
-	active    atomic.Pointer[serverConn] // for CancelRequest
-	state     atomic.Int32
-	pinned    bool
-	listening bool
-	txWrote   bool
+	server      *serverConn
+	srvNode     *node
+	active      atomic.Pointer[serverConn] // for CancelRequest
+	state       atomic.Int32
+	pinned      bool
+	listening   bool
+	txWrote     bool
 	sessionMode bool
 
 	route   routeMode

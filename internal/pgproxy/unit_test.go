@@ -4,8 +4,8 @@ import (
 	"crypto/md5"
 	"crypto/pbkdf2"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -130,7 +130,7 @@ type scriptAuth struct {
 }
 
 func (a *scriptAuth) send(m pgproto3.BackendMessage) error { a.sent = append(a.sent, m); return nil }
-func (a *scriptAuth) setAuthType(uint32) error               { return nil }
+func (a *scriptAuth) setAuthType(uint32) error             { return nil }
 func (a *scriptAuth) receive() (pgproto3.FrontendMessage, error) {
 	if r := a.reply(a.sent[len(a.sent)-1]); r != nil {
 		return r, nil
