@@ -10,14 +10,16 @@ import (
 	"github.com/tiergate/tiergate/internal/pgtest"
 )
 
-// toolPackages maps each comparison tool to the Debian package providing it.
-var toolPackages = map[string]string{
-	"wrk":       "wrk",
-	"haproxy":   "haproxy",
-	"nginx":     "nginx",
-	"pgbouncer": "pgbouncer",
-	"pgbench":   "postgresql", // /usr/lib/postgresql/*/bin/pgbench, linked by postgresql-common
-	"postgres":  "postgresql",
+// debianPackage is the Debian package that provides a tool.
+func debianPackage(tool string) string {
+	switch tool {
+	case "pgbench", "postgres":
+		// pgbench ships in /usr/lib/postgresql/*/bin with the server and
+		// is linked into PATH by postgresql-common.
+		return "postgresql"
+	default: // wrk, haproxy, nginx, pgbouncer
+		return tool
+	}
 }
 
 // haveTool reports whether a tool is usable.
@@ -45,7 +47,7 @@ func (h *harness) ensureTools(ctx context.Context, ss []scenario) map[string][]s
 	if len(need) > 0 && h.opts.install {
 		pkgs := map[string]bool{}
 		for t := range need {
-			pkgs[toolPackages[t]] = true
+			pkgs[debianPackage(t)] = true
 		}
 		var list []string
 		for p := range pkgs {

@@ -33,7 +33,7 @@ type harness struct {
 type scenario struct {
 	name  string
 	title string
-	needs []string // tools, see toolPackages
+	needs []string // tools, see debianPackage
 	run   func(ctx context.Context, h *harness, res *Result, rec *recorder) error
 }
 

@@ -253,18 +253,23 @@ func (h *harness) profileIdle(ctx context.Context, res *Result, kind string, cfg
 	h.storeProfile(ctx, res, heap, "-sample_index=inuse_space")
 }
 
-// storeProfile runs `go tool pprof -top` on a profile into res.Profile
-// (extra are pprof flags, e.g. -sample_index=inuse_space).
+// storeProfile runs `go tool pprof -top` on a profile into res.Profile,
+// sorted by flat and then by cumulative cost (extra are pprof flags, e.g.
+// -sample_index=inuse_space).
 func (h *harness) storeProfile(ctx context.Context, res *Result, prof string, extra ...string) {
-	argv := append([]string{"go", "tool", "pprof", "-top", "-nodecount=30"}, extra...)
-	out, err := h.procs.runTool(ctx, "pprof", append(argv, h.self, prof), nil)
-	if err != nil {
-		h.prog.end("pprof failed")
-		res.Failures = append(res.Failures, fmt.Sprintf("profile: go tool pprof: %v: %s", err, tailLines(string(out), 5)))
-		return
+	var parts []string
+	for _, sort := range []string{"-flat", "-cum"} {
+		argv := append([]string{"go", "tool", "pprof", "-top", sort, "-nodecount=25"}, extra...)
+		out, err := h.procs.runTool(ctx, "pprof", append(argv, h.self, prof), nil)
+		if err != nil {
+			h.prog.end("pprof failed")
+			res.Failures = append(res.Failures, fmt.Sprintf("profile: go tool pprof: %v: %s", err, tailLines(string(out), 5)))
+			return
+		}
+		parts = append(parts, "$ go tool pprof -top "+sort+" "+strings.Join(extra, " ")+"\n"+strings.TrimSpace(string(out)))
 	}
-	res.Profile = strings.TrimSpace(string(out))
-	h.prog.end("stored (%d lines)", strings.Count(res.Profile, "\n")+1)
+	res.Profile = strings.Join(parts, "\n\n")
+	h.prog.end("stored")
 }
 
 // mkdirWrite writes data to path, creating its directory.

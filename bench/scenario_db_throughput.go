@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tiergate/tiergate/internal/pgtest"
@@ -95,6 +96,11 @@ func runDBThroughput(ctx context.Context, h *harness, res *Result, rec *recorder
 							return ctx.Err()
 						}
 						h.prog.end("failed")
+						if s.proc != nil {
+							if tail := strings.TrimSpace(s.proc.logTail(3)); tail != "" {
+								err = fmt.Errorf("%w\n%s log: %s", err, name, tail)
+							}
+						}
 						rec.fail(name, r, fmt.Errorf("%s: %w", group, err))
 						broken[group+name] = true
 						continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -128,7 +129,8 @@ func drawBars(b *strings.Builder, title string, ms []*Metric, res *Result, color
 		if m.RatioMedian.ok() {
 			lbl += fmt.Sprintf(" (%.2f×)", float64(m.RatioMedian))
 		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%s</text>`+"\n", cx, math.Min(y, ypos(float64(m.Max)))-4, esc(lbl))
+		ly := math.Max(math.Min(y, ypos(float64(m.Max)))-4, float64(plotT)+8)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">%s</text>`+"\n", cx, ly, esc(lbl))
 	}
 }
 
@@ -137,10 +139,10 @@ func drawLines(b *strings.Builder, title string, ms []*Metric, res *Result, colo
 	fmt.Fprintf(b, `<text x="10" y="34" fill="#555" font-size="11">%s (log scale), lower is better</text>`+"\n", esc(ms[0].Unit))
 	var names, systems []string
 	for _, m := range ms {
-		if !contains(names, m.Name) {
+		if !slices.Contains(names, m.Name) {
 			names = append(names, m.Name)
 		}
-		if !contains(systems, m.System) {
+		if !slices.Contains(systems, m.System) {
 			systems = append(systems, m.System)
 		}
 	}
@@ -247,9 +249,9 @@ func trimZero(s string) string {
 	return s
 }
 
-var palette = []string{"#8c8c8c", "#bf8b2e", "#2f6fdb", "#d9534f", "#4caf50", "#8e44ad", "#16a085", "#e67e22"}
-
+// systemColors gives each system a fixed color, in Result.Systems order.
 func systemColors(systems []string) map[string]string {
+	palette := []string{"#8c8c8c", "#bf8b2e", "#2f6fdb", "#d9534f", "#4caf50", "#8e44ad", "#16a085", "#e67e22"}
 	m := map[string]string{}
 	for i, s := range systems {
 		m[s] = palette[i%len(palette)]
@@ -284,20 +286,11 @@ func withMissing(ms []*Metric, systems []string) []*Metric {
 func distinctNames(ms []*Metric) int {
 	var names []string
 	for _, m := range ms {
-		if !contains(names, m.Name) {
+		if !slices.Contains(names, m.Name) {
 			names = append(names, m.Name)
 		}
 	}
 	return len(names)
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func esc(s string) string { return html.EscapeString(s) }
