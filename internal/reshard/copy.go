@@ -176,49 +176,9 @@ func (b *batch) readQuery(ctx context.Context, c *pgx.Conn, q string, keys []str
 		buf.reset()
 	}
 	b.scanned, b.copied, b.bytes = 0, 0, 0
-	tp := b.tp
-	var routeErr error
-	scan := newScanner(b.text, func(raw []byte, fields [][]byte) error {
-		if b.keyIdx >= len(fields) {
-			return fmt.Errorf("%w: %d columns, key is column %d", ErrBackend, len(fields), b.keyIdx)
-		}
-		f := fields[b.keyIdx]
-		if f == nil {
-			return nil // NULL keys never move
-		}
-		var k shardmap.Key
-		var err error
-		if b.text {
-			k, err = tp.Type.DecodeText(f)
-		} else {
-			k, err = tp.Type.DecodeBinary(f)
-		}
-		if err != nil {
-			return fmt.Errorf("%w: table %s: %w", ErrBackend, tp.Name, err)
-		}
-		from, to, moved := tp.route(k)
-		switch {
-		case !moved:
-			return nil
-		case from != b.srcIdx:
-			b.misplaced++
-			return nil
-		case to < 0:
-			routeErr = fmt.Errorf("%w: table %s, key %s", ErrUnplaceable, tp.Name, k)
-			return routeErr
-		}
-		buf := b.buf(to)
-		buf.add(raw)
-		buf.addKey(keyText(k))
-		b.copied++
-		b.bytes += int64(len(raw))
-		return nil
-	})
-	_, err := c.PgConn().CopyTo(ctx, scan, q)
-	if routeErr != nil {
-		return routeErr
-	}
-	if err != nil {
+	scan := newScanner(b.text, b.route)
+	// CopyTo returns route's errors as they are (and drops the session).
+	if _, err := c.PgConn().CopyTo(ctx, scan, q); err != nil {
 		return err
 	}
 	if err := scan.finish(); err != nil {
@@ -233,6 +193,45 @@ func (b *batch) readQuery(ctx context.Context, c *pgx.Conn, q string, keys []str
 			return err
 		}
 	}
+	return nil
+}
+
+// route files one row of a batch: into its target's buffer when its key
+// moves away from the source, nowhere otherwise.
+func (b *batch) route(raw []byte, fields [][]byte) error {
+	tp := b.tp
+	if b.keyIdx >= len(fields) {
+		return fmt.Errorf("%w: %d columns, key is column %d", ErrBackend, len(fields), b.keyIdx)
+	}
+	f := fields[b.keyIdx]
+	if f == nil {
+		return nil // NULL keys never move
+	}
+	var k shardmap.Key
+	var err error
+	if b.text {
+		k, err = tp.Type.DecodeText(f)
+	} else {
+		k, err = tp.Type.DecodeBinary(f)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: table %s: %w", ErrBackend, tp.Name, err)
+	}
+	from, to, moved := tp.route(k)
+	switch {
+	case !moved:
+		return nil
+	case from != b.srcIdx:
+		b.misplaced++
+		return nil
+	case to < 0:
+		return fmt.Errorf("%w: table %s, key %s", ErrUnplaceable, tp.Name, k)
+	}
+	buf := b.buf(to)
+	buf.add(raw)
+	buf.addKey(keyText(k))
+	b.copied++
+	b.bytes += int64(len(raw))
 	return nil
 }
 

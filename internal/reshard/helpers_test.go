@@ -165,9 +165,15 @@ func mustMap(t testing.TB, src string) *shardmap.Map {
 // key that appears twice on a shard fails the test unless dupOK).
 func (e *env) rowsOf(ctx context.Context, table, key, order string) map[string]map[string][]string {
 	e.t.Helper()
+	return e.valuesOf(ctx, table, key, "t::text", order)
+}
+
+// valuesOf is rowsOf with the value expression expr instead of the row.
+func (e *env) valuesOf(ctx context.Context, table, key, expr, order string) map[string]map[string][]string {
+	e.t.Helper()
 	out := map[string]map[string][]string{}
 	for i, c := range e.direct {
-		rows, err := c.Query(ctx, fmt.Sprintf("SELECT %s::text, t::text FROM %s t ORDER BY %s", key, table, order))
+		rows, err := c.Query(ctx, fmt.Sprintf("SELECT %s::text, %s FROM %s t ORDER BY %s", key, expr, table, order))
 		if err != nil {
 			if strings.Contains(err.Error(), "does not exist") {
 				continue

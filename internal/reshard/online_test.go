@@ -192,7 +192,11 @@ func TestReshardOnlineWrites(t *testing.T) {
 	if err := r.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Cutover(ctx, p.Pause, p.Resume); err != nil {
+	var pausedAt time.Time
+	var paused time.Duration
+	pause := func() { p.Pause(); pausedAt = time.Now() }
+	resume := func() { paused = time.Since(pausedAt); p.Resume() }
+	if err := r.Cutover(ctx, pause, resume); err != nil {
 		t.Fatal(err)
 	}
 	// Let the writers run on the new map before deleting.
@@ -225,20 +229,10 @@ func TestReshardOnlineWrites(t *testing.T) {
 			ops[i] += wr.ops[i]
 		}
 	}
-	got := map[string]map[string][]string{}
-	for shard, rows := range e.rowsOf(ctx, "users", "id", "id") {
-		got[shard] = map[string][]string{}
-		for k := range rows {
-			var name string
-			if err := e.shard(shard).QueryRow(ctx, `SELECT name FROM users WHERE id = $1`, k).Scan(&name); err != nil {
-				t.Fatal(err)
-			}
-			got[shard][k] = []string{name}
-		}
-	}
+	got := e.valuesOf(ctx, "users", "id", "name", "id")
 	checkPlacement(t, newMap, "users", want, got)
-	t.Logf("%d inserts, %d updates, %d deletes during the job (%d after the switch); %d users at the end",
-		ops[0], ops[1], ops[2], afterSwitch.Load(), len(want))
+	t.Logf("%d inserts, %d updates, %d deletes during the job (%d after the switch); %d users at the end; writes paused %v",
+		ops[0], ops[1], ops[2], afterSwitch.Load(), len(want), paused)
 	if ops[0] == 0 || ops[1] == 0 || ops[2] == 0 {
 		t.Error("the writers did not exercise every operation")
 	}

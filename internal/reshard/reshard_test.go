@@ -122,13 +122,14 @@ func TestReshardHash2To3(t *testing.T) {
 	var sw switcher
 	var last Progress
 	var reports int
-	var copyTime time.Duration
+	var copyTime, paused time.Duration
+	var pausedAt time.Time
 	opts := Options{
 		Old: oldMap, New: newMap, Nodes: e.nodes,
 		Store:   &FileStore{Path: filepath.Join(t.TempDir(), "state.json")},
 		Switch:  sw.Switch,
-		Pause:   noop,
-		Resume:  noop,
+		Pause:   func() { pausedAt = time.Now() },
+		Resume:  func() { paused = time.Since(pausedAt) },
 		Cutover: true,
 		Progress: func(p Progress) {
 			reports++
@@ -171,6 +172,6 @@ func TestReshardHash2To3(t *testing.T) {
 	if up.Rows != n || up.Total != n || up.Moved != int64(movedUsers) || !up.Done {
 		t.Errorf("last users progress = %+v, want %d rows scanned, %d moved", up, n, movedUsers)
 	}
-	t.Logf("100k users + %d orders: %d moving users; copy phase %v (%.0f source rows/s, %.0f moved rows/s), whole job %v, %d progress reports",
-		len(wantOrders)*3, movedUsers, copyTime, float64(last.Rows)/copyTime.Seconds(), float64(last.Moved)/copyTime.Seconds(), total, reports)
+	t.Logf("100k users + %d orders: %d moving users; copy phase %v (%.0f source rows/s, %.0f moved rows/s), writes paused %v, whole job %v, %d progress reports",
+		len(wantOrders)*3, movedUsers, copyTime, float64(last.Rows)/copyTime.Seconds(), float64(last.Moved)/copyTime.Seconds(), paused, total, reports)
 }
