@@ -72,6 +72,7 @@ func serveWithPoll(ctx context.Context, path string, cfg *httpproxy.Config, log 
 	}
 	adm := admin.New(cfg.Admin, log, reg)
 	adm.Handle("GET /status", eng.StatusHandler())
+	adm.Handle("POST /cache/purge", eng.PurgeHandler())
 	adm.SetReady(eng.Ready)
 	aln, err := adm.Listen()
 	if err != nil {

@@ -24,7 +24,7 @@ func TestCheck(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{"example", "../../configs/edge.yaml", 0, "edge.yaml: ok: 1 listener(s), 3 upstream(s) with 5 backend(s), 6 route(s)", ""},
+		{"example", "../../configs/edge.yaml", 0, "edge.yaml: ok: 1 listener(s), 3 upstream(s) with 5 backend(s), 7 route(s)", ""},
 		{"no port", write("noport.yaml", "listeners: [{name: a, address: 127.0.0.1:8080}]\nupstreams:\n  - name: web\n    backends:\n      - address: 127.0.0.1:9001\n      - address: 10.0.0.1\n"),
 			1, "", `noport.yaml:6: upstreams[0].backends[1].address: "10.0.0.1" has no port`},
 		{"unknown key", write("unknown.yaml", "listeners: [{name: a, address: 127.0.0.1:8080}]\nupstream: []\n"),

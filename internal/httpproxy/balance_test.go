@@ -64,12 +64,21 @@ func TestDistribution(t *testing.T) {
 			for i, b := range bs {
 				got := float64(b.hits.Load()) / sent
 				want := float64(tc.weights[i]) / float64(total)
-				tol := 0.03
-				if tc.policy == "random" || tc.policy == "least_conn" || tc.policy == "p2c_ewma" {
-					tol = 0.12 // load-dependent policies: only roughly even
-				}
-				if math.Abs(got-want) > tol {
-					t.Errorf("backend %d: share %.3f, want %.3f±%.2f", i, got, want, tol)
+				switch tc.policy {
+				case "least_conn", "p2c_ewma":
+					// Load-aware: shares follow latency and queueing, not
+					// weights; every backend must still take a fair part.
+					if got < 0.1 {
+						t.Errorf("backend %d: share %.3f, want at least 0.1", i, got)
+					}
+				default:
+					tol := 0.03
+					if tc.policy == "random" {
+						tol = 0.06
+					}
+					if math.Abs(got-want) > tol {
+						t.Errorf("backend %d: share %.3f, want %.3f±%.2f", i, got, want, tol)
+					}
 				}
 			}
 		})

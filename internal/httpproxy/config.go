@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/tiergate/tiergate/balancer"
@@ -32,6 +33,7 @@ type Config struct {
 	Routes    []httproute.RouteConfig `yaml:"routes"`
 
 	trusted []netip.Prefix
+	baseDir string // directory of the config file: relative paths resolve against it
 }
 
 // ListenerConfig is one HTTP listener.
@@ -144,7 +146,7 @@ type RetryConfig struct {
 
 // LoadConfig reads, defaults and validates an edge config file.
 func LoadConfig(path string) (*Config, error) {
-	var c Config
+	c := Config{baseDir: filepath.Dir(path)}
 	if err := config.Load(path, &c); err != nil {
 		return nil, err
 	}
@@ -178,6 +180,9 @@ func (c *Config) SetDefaults() {
 	}
 	for i := range c.Routes {
 		c.Routes[i].SetDefaults()
+		if st := c.Routes[i].Static; st != nil && st.Root != "" && !filepath.IsAbs(st.Root) && c.baseDir != "" {
+			st.Root = filepath.Join(c.baseDir, st.Root)
+		}
 	}
 }
 

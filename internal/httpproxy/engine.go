@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/internal/httpcache"
+	"github.com/tiergate/tiergate/internal/static"
 	"github.com/tiergate/tiergate/router/httproute"
 )
 
@@ -32,6 +34,8 @@ type Engine struct {
 	mu       sync.Mutex          // serialises Reload; never taken on the request path
 	backends map[string]*backend // key: upstream name + "/" + address
 	monitors map[string]*monitorEntry
+	caches   map[string]*cacheEntry  // by route name: survive reloads with unchanged settings
+	statics  map[string]*staticEntry // by route name
 	// backendIndex is a copy of backends for lock-free lookups by health
 	// listeners (which may run on the request path).
 	backendIndex atomic.Pointer[map[string]*backend]
@@ -48,6 +52,8 @@ type generation struct {
 	routes    *httproute.Table
 	upstreams []*upstream // in cfg.Upstreams order (route indexes point here)
 	trusted   httproute.TrustedProxies
+	caches    []*httpcache.Cache // by route index; nil for routes without a cache
+	statics   []*static.Handler  // by route index; nil for non-static routes
 }
 
 // New builds an engine for cfg; reg receives its metrics.
@@ -56,6 +62,8 @@ func New(cfg *Config, log *zap.Logger, reg prometheus.Registerer) (*Engine, erro
 		log:      log,
 		backends: map[string]*backend{},
 		monitors: map[string]*monitorEntry{},
+		caches:   map[string]*cacheEntry{},
+		statics:  map[string]*staticEntry{},
 	}
 	e.bg, e.bgCancel = context.WithCancel(context.Background())
 	e.backendIndex.Store(&map[string]*backend{})
@@ -167,6 +175,9 @@ func (e *Engine) build(cfg *Config) (*generation, error) {
 			delete(e.monitors, name)
 		}
 	}
+	if err := e.buildRouteServices(g); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -178,6 +189,14 @@ func (e *Engine) Close() {
 	for name, ent := range e.monitors {
 		ent.stop()
 		delete(e.monitors, name)
+	}
+	for name, c := range e.caches {
+		c.cache.Close()
+		delete(e.caches, name)
+	}
+	for name, s := range e.statics {
+		_ = s.h.Close()
+		delete(e.statics, name)
 	}
 }
 

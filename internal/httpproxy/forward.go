@@ -73,6 +73,13 @@ func (e *Engine) handle(ctx *fasthttp.RequestCtx) {
 		act.ResponseHeaders.Apply(&ctx.Response.Header)
 		e.logAccess(ctx, g, route, nil, nil, start, 0, reasonNone)
 		return
+	case httproute.ActionStatic:
+		if h := g.statics[route.Index]; h != nil {
+			h.Serve(ctx, st.view.Path())
+		}
+		act.ResponseHeaders.Apply(&ctx.Response.Header)
+		e.logAccess(ctx, g, route, nil, nil, start, 0, reasonNone)
+		return
 	case httproute.ActionRespond:
 		ctx.SetStatusCode(act.Respond.Status)
 		if act.Respond.ContentType != "" {
@@ -90,24 +97,67 @@ func (e *Engine) handle(ctx *fasthttp.RequestCtx) {
 		e.tunnel(ctx, g, route, up, peer, st, start)
 		return
 	}
-	e.proxy(ctx, g, route, up, peer, clientIP, st, start)
+	if act.Cache != nil {
+		if c := g.caches[route.Index]; c != nil {
+			e.proxyCached(ctx, g, route, up, c, peer, clientIP, st, start)
+			return
+		}
+	}
+	e.proxy(ctx, g, route, up, peer, clientIP, st, start, nil)
 }
 
 // proxy forwards one request to a backend of up, retrying on another
-// backend when that is safe, and streams the response back.
-func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute.Route, up *upstream, peer, clientIP netip.Addr, st *reqState, start time.Time) {
+// backend when that is safe, and streams the response back. With a cache
+// (cr != nil, a Miss or Revalidate result) the response also fills it.
+func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute.Route, up *upstream, peer, clientIP netip.Addr, st *reqState, start time.Time, cr *cacheReq) {
 	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	released := false
-	defer func() {
-		fasthttp.ReleaseRequest(req)
-		if !released {
-			fasthttp.ReleaseResponse(resp)
+	defer fasthttp.ReleaseRequest(req)
+	replayable := e.outbound(ctx, g, route, up, peer, st, req)
+	if cr != nil {
+		cr.res.PrepareUpstream(&req.Header)
+	}
+	var key []byte
+	if up.hasHash {
+		st.keyBuf = hashKey(st.keyBuf[:0], up.hashKey, ctx, clientIP)
+		key = st.keyBuf
+	}
+	up.budget.onRequest()
+	f := e.fetch(up, req, key, isIdempotent(ctx.Method()), replayable)
+	if cr != nil {
+		// A 304 that no longer matches the entry is fetched again without
+		// validators.
+		cr.refetch(e, &ctx.Request, up, req, key, replayable, &f)
+	}
+	if f.err != nil {
+		if cr != nil && cr.c.StaleIfError(cr.res) {
+			e.serveCached(ctx, g, route, up, cr, start, f.attempts)
+			return
 		}
-	}()
+		if errors.Is(f.err, balancer.ErrNoBackend) {
+			e.fail(ctx, g, route, up, fasthttp.StatusServiceUnavailable, reasonNoBackend, start, f.attempts)
+			return
+		}
+		e.failErr(ctx, g, route, up, f.be, f.err, start, f.attempts)
+		return
+	}
+	if cr != nil && cr.handle(e, ctx, g, route, up, &f, start) {
+		return
+	}
+	e.respond(ctx, route, up, f.be, f.resp, f.held, f.pr, f.lat)
+	if cr != nil {
+		ctx.Response.Header.Set("X-Cache", cr.res.Label())
+	}
+	if up.sticky && !bytes.Equal(key, f.be.stickyID) {
+		setStickyCookie(&ctx.Response.Header, up.hashKey.Name, f.be.stickyID)
+	}
+	e.logAccess(ctx, g, route, up, f.be, start, f.attempts, reasonNone)
+}
 
-	// The outbound request: the client's head minus hop-by-hop headers,
-	// plus ours, with the route's rewrites.
+// outbound builds the upstream request: the client's head minus hop-by-hop
+// headers, plus ours, with the route's rewrites, and the body. Small bodies
+// are buffered so a retry can replay them; larger or unknown-length ones
+// stream straight through and are not replayed once any of them was sent.
+func (e *Engine) outbound(ctx *fasthttp.RequestCtx, g *generation, route *httproute.Route, up *upstream, peer netip.Addr, st *reqState, req *fasthttp.Request) (replayable bool) {
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
 	st.strip = stripRequestHopByHop(&req.Header, st.strip)
@@ -124,93 +174,101 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 	st.idBuf = ensureRequestID(&req.Header, st.idBuf)
 	act.RequestHeaders.Apply(&req.Header)
 
-	// The body: small ones are buffered so a retry can replay them; larger
-	// or unknown-length ones stream straight through and are not replayed
-	// once any of them was sent.
 	cl := ctx.Request.Header.ContentLength()
-	replayable := true
 	switch {
 	case cl == 0 || cl == -2: // -2: no Content-Length and not chunked, so no body
 	case cl > 0 && int64(cl) <= int64(up.cfg.Retry.MaxReplayBody):
 		req.SetBodyRaw(ctx.Request.Body())
 	default:
-		replayable = false
 		req.SetBodyStream(ctx.RequestBodyStream(), cl)
+		return false
 	}
+	return true
+}
 
-	var key []byte
-	if up.hasHash {
-		st.keyBuf = hashKey(st.keyBuf[:0], up.hashKey, ctx, clientIP)
-		key = st.keyBuf
+// fetched is the outcome of the attempt loop: a response (resp, with held
+// set when its body still streams from the backend) or an error.
+type fetched struct {
+	resp     *fasthttp.Response
+	held     *heldConn
+	pr       balancer.PickResult
+	be       *backend
+	lat      time.Duration
+	attempts int   // retries made
+	err      error // set when there is no response; ErrNoBackend when none could be picked
+}
+
+// release frees a response the caller will not pass on.
+func (f *fetched) release() {
+	if f.resp == nil {
+		return
 	}
+	if f.held != nil {
+		_ = f.resp.CloseBodyStream()
+		f.held.finish(false)
+	}
+	fasthttp.ReleaseResponse(f.resp)
+	f.pr.Done(nil, f.lat)
+	f.resp, f.held = nil, nil
+}
 
-	up.budget.onRequest()
-	idempotent := isIdempotent(ctx.Method())
+// fetch runs the attempt loop: pick a backend (never the one that just
+// failed), send, and retry on another backend when nothing reached the
+// backend, or when the request can be replayed and repeating it is
+// harmless, within the upstream's retry budget. On success the caller owns
+// f.resp (and must end f.pr).
+func (e *Engine) fetch(up *upstream, req *fasthttp.Request, key []byte, idempotent, replayable bool) fetched {
 	maxRetries := *up.cfg.Retry.Attempts
 	var exclude *balancer.Backend
-	var be *backend
-	var lastErr error
+	var f fetched
 	for attempt := 0; ; attempt++ {
+		f.attempts = max(attempt-1, 0)
 		pr, err := up.bal.Pick(balancer.PickInfo{Key: key, Exclude: exclude})
 		if err != nil {
-			if lastErr != nil {
-				// No other backend to retry on: report the last failure.
-				e.failErr(ctx, g, route, up, be, lastErr, start, attempt-1)
-				return
+			if f.err == nil {
+				f.err = err
 			}
-			e.fail(ctx, g, route, up, fasthttp.StatusServiceUnavailable, reasonNoBackend, start, attempt)
-			return
+			return f
 		}
-		be = up.backendOf(pr.Backend)
+		f.attempts = attempt
+		be := up.backendOf(pr.Backend)
+		resp := fasthttp.AcquireResponse()
 		t0 := time.Now()
 		var deadline time.Time
 		if up.cfg.Timeout > 0 {
 			deadline = t0.Add(up.cfg.Timeout)
 		}
-		var held *heldConn
-		held, err = roundTrip(be, req, resp, deadline)
+		held, err := roundTrip(be, req, resp, deadline)
 		lat := time.Since(t0)
 		if err == nil {
 			status := resp.StatusCode()
+			e.passive(up, be, status, nil)
 			if up.retryableStatus(status) && idempotent && replayable && attempt < maxRetries && up.budget.tryRetry() {
 				if held != nil {
 					_ = resp.CloseBodyStream()
 					held.finish(false)
 				}
+				fasthttp.ReleaseResponse(resp)
 				pr.Done(errRetryStatus, lat)
-				e.passive(up, be, status, nil)
 				be.retries.Add(1)
 				exclude = pr.Backend
-				resp.Reset()
 				continue
 			}
-			e.passive(up, be, status, nil)
-			st.attempt = attempt
-			e.respond(ctx, route, up, be, resp, held, pr, lat)
-			if up.sticky && !bytes.Equal(key, be.stickyID) {
-				setStickyCookie(&ctx.Response.Header, up.hashKey.Name, be.stickyID)
-			}
-			released = true // the response now belongs to the client stream
-			e.logAccess(ctx, g, route, up, be, start, attempt, reasonNone)
-			return
+			return fetched{resp: resp, held: held, pr: pr, be: be, lat: lat, attempts: attempt}
 		}
+		fasthttp.ReleaseResponse(resp)
 		pr.Done(err, lat)
 		e.passive(up, be, 0, err)
 		be.responses[0].Add(1)
-		// Retry when nothing reached the backend (connect failure, pool
-		// full, a stale keep-alive connection), or when the request can be
-		// replayed and repeating it is harmless.
+		f.err, f.be = err, be
 		var sent *sentError
 		canRetry := !errors.As(err, &sent) || (idempotent && replayable)
 		if canRetry && attempt < maxRetries && up.budget.tryRetry() {
 			be.retries.Add(1)
 			exclude = pr.Backend
-			lastErr = err
-			resp.Reset()
 			continue
 		}
-		e.failErr(ctx, g, route, up, be, err, start, attempt)
-		return
+		return f
 	}
 }
 

@@ -156,6 +156,9 @@ func get(t testing.TB, c *http.Client, url string, hdr ...string) (*http.Respons
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "" {
+			continue
+		}
 		if strings.EqualFold(hdr[i], "Host") {
 			req.Host = hdr[i+1]
 			continue

@@ -82,7 +82,10 @@ func roundTrip(be *backend, req *fasthttp.Request, resp *fasthttp.Response, dead
 	}
 	keep := !resp.ConnectionClose()
 	sc := resp.Header.StatusCode()
-	if cl := resp.Header.ContentLength(); resp.SkipBody || sc == 204 || sc == 304 || (cl >= 0 && cl <= maxBufferedResponse) {
+	if sc == 204 || sc == 304 || sc < 200 {
+		resp.SkipBody = true // these never carry a body, whatever the headers say
+	}
+	if cl := resp.Header.ContentLength(); resp.SkipBody || (cl >= 0 && cl <= maxBufferedResponse) {
 		if !resp.SkipBody {
 			if err := resp.ReadBody(br, maxBufferedResponse); err != nil {
 				hc.ReleaseReader(br)

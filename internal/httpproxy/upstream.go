@@ -66,7 +66,7 @@ type upstream struct {
 	byBal    map[*balancer.Backend]*backend
 	hashKey  balancer.HashKey
 	hasHash  bool
-	sticky   bool // sticky_cookie: (re)issue the cookie naming the backend
+	sticky   bool      // sticky_cookie: (re)issue the cookie naming the backend
 	retryOn  [100]bool // retryOn[s-500] for 5xx statuses that warrant a retry
 	budget   *retryBudget
 	latency  observer

@@ -4,6 +4,9 @@ import (
 	"math/bits"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tiergate/tiergate/internal/httpcache"
+	"github.com/tiergate/tiergate/internal/static"
 )
 
 // ActionKind says what a route does with a matched request.
@@ -17,7 +20,8 @@ const (
 	ActionRedirect
 	// ActionRespond answers with Action.Respond.
 	ActionRespond
-	// Values from 16 up are reserved for later terminal actions (static).
+	// ActionStatic serves files as Action.Static says.
+	ActionStatic ActionKind = 16
 )
 
 // String returns the config name of the kind.
@@ -29,6 +33,8 @@ func (k ActionKind) String() string {
 		return "redirect"
 	case ActionRespond:
 		return "respond"
+	case ActionStatic:
+		return "static"
 	}
 	return "unknown"
 }
@@ -51,8 +57,13 @@ type Action struct {
 	// Respond describes the answer of an ActionRespond route.
 	Respond Respond
 
-	// Room for later issues: a Static field for an ActionStatic kind, and a
-	// Cache policy pointer that modifies ActionProxy.
+	// Static configures an ActionStatic route (defaults applied, validated);
+	// the engine builds the file handler.
+	Static *static.Config
+	// Cache, when set on an ActionProxy route, is its response cache
+	// configuration (defaults applied, validated); the engine builds and
+	// keeps the cache.
+	Cache *httpcache.Config
 }
 
 // Upstream identifies a proxy target: its name, and its index in the

@@ -341,13 +341,30 @@ func compileAction(rc *RouteConfig, upstreams map[string]int) (Action, error) {
 		errs = append(errs, config.In("respond", err))
 		act.Respond = r
 	}
+	if rc.Static != nil {
+		kinds = append(kinds, "static")
+		act.Kind = ActionStatic
+		sc := *rc.Static
+		sc.SetDefaults()
+		errs = append(errs, config.In("static", sc.Validate()))
+		act.Static = &sc
+	}
+	if rc.Cache != nil {
+		cc := *rc.Cache
+		cc.SetDefaults()
+		errs = append(errs, config.In("cache", cc.Validate()))
+		act.Cache = &cc
+	}
 	switch {
 	case len(kinds) == 0:
-		errs = append(errs, config.Errorf("", "needs an action: one of upstream, split, redirect, respond"))
+		errs = append(errs, config.Errorf("", "needs an action: one of upstream, split, redirect, respond, static"))
 	case len(kinds) > 1:
 		errs = append(errs, config.Errorf(kinds[1], "cannot be combined with %s (a route has one action)", kinds[0]))
 	}
 	proxy := act.Kind == ActionProxy || len(kinds) == 0
+	if rc.Cache != nil && !proxy {
+		errs = append(errs, config.Errorf("cache", "only applies to upstream and split routes"))
+	}
 
 	rw, err := compileRewrite(rc)
 	errs = append(errs, err)

@@ -1,5 +1,10 @@
 package httproute
 
+import (
+	"github.com/tiergate/tiergate/internal/httpcache"
+	"github.com/tiergate/tiergate/internal/static"
+)
+
 // RouteConfig is one entry of the edge's `routes:` list. A route has a match
 // and exactly one terminal action: upstream, split, redirect or respond.
 //
@@ -53,7 +58,13 @@ type RouteConfig struct {
 	// action kind.
 	ResponseHeaders HeaderOpsConfig `yaml:"response_headers"`
 
-	// Later actions (static files, caching) add their fields here.
+	// Static serves files from a directory instead of proxying: the CDN
+	// node action (ranges, ETags, precompressed variants, immutable
+	// caching of fingerprinted names).
+	Static *static.Config `yaml:"static"`
+	// Cache stores this route's upstream responses (RFC 9111 shared-cache
+	// rules, per route, opt-in). Proxy routes only.
+	Cache *httpcache.Config `yaml:"cache"`
 }
 
 // MatchConfig lists the conditions of a route; all listed conditions must
@@ -156,6 +167,12 @@ const (
 // SetDefaults fills zero values with their documented defaults (Name is
 // filled by Compile, which knows the route's index).
 func (r *RouteConfig) SetDefaults() {
+	if r.Static != nil {
+		r.Static.SetDefaults()
+	}
+	if r.Cache != nil {
+		r.Cache.SetDefaults()
+	}
 	if r.Redirect != nil && r.Redirect.Status == 0 {
 		r.Redirect.Status = DefaultRedirectStatus
 	}
