@@ -23,6 +23,8 @@ type metrics struct {
 	ewma      *prometheus.Desc
 	ejected   *prometheus.Desc
 	weight    *prometheus.Desc
+	cacheReq  *prometheus.Desc
+	cacheMem  *prometheus.Desc
 }
 
 var statusClass = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -44,6 +46,8 @@ func newMetrics(e *Engine, reg prometheus.Registerer) *metrics {
 		ewma:      prometheus.NewDesc("tiergate_edge_backend_latency_ewma_seconds", "Peak-EWMA latency estimate.", lbl, nil),
 		ejected:   prometheus.NewDesc("tiergate_edge_backend_ejected", "1 while passive outlier detection ejects the backend.", lbl, nil),
 		weight:    prometheus.NewDesc("tiergate_edge_backend_weight", "Configured weight.", lbl, nil),
+		cacheReq:  prometheus.NewDesc("tiergate_edge_cache_lookups_total", "Response cache lookups by result.", []string{"route", "result"}, nil),
+		cacheMem:  prometheus.NewDesc("tiergate_edge_cache_bytes", "Bytes held by the response cache.", []string{"route"}, nil),
 	}
 	if reg != nil {
 		reg.MustRegister(m.latency, m)
@@ -64,7 +68,7 @@ func (m *metrics) upstreamLatency(name string) prometheus.Observer {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.requests, m.retries, m.healthy, m.inflight, m.ewma, m.ejected, m.weight} {
+	for _, d := range []*prometheus.Desc{m.requests, m.retries, m.healthy, m.inflight, m.ewma, m.ejected, m.weight, m.cacheReq, m.cacheMem} {
 		ch <- d
 	}
 }
@@ -89,6 +93,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.ejected, prometheus.GaugeValue, b2f(be.b.EjectedUntil().After(now)), lv...)
 			ch <- prometheus.MustNewConstMetric(m.weight, prometheus.GaugeValue, float64(be.b.Weight), lv...)
 		}
+	}
+	for name, st := range m.e.CacheStats() {
+		for _, r := range []struct {
+			result string
+			n      uint64
+		}{{"hit", st.Hits}, {"miss", st.Misses}, {"stale", st.Stale}, {"revalidated", st.Revalidated}, {"bypass", st.Bypass}} {
+			ch <- prometheus.MustNewConstMetric(m.cacheReq, prometheus.CounterValue, float64(r.n), name, r.result)
+		}
+		ch <- prometheus.MustNewConstMetric(m.cacheMem, prometheus.GaugeValue, float64(st.Bytes), name)
 	}
 }
 
