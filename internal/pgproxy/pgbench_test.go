@@ -103,12 +103,14 @@ func TestPgbenchFigures(t *testing.T) {
 		t.Logf("%-32s -M %-8s tps %10s  failed %s", name, mode, tps[1], failed[1])
 	}
 	split := testConfig(c)
-	split.Log.Level = "error"
+	split.Pool.Size = 20
+	split.Health.Interval, split.Health.Timeout = time.Second, 500*time.Millisecond
 	ps := startProxy(t, split)
 	ps.waitReplicasReadable(t, ctx)
 	single := testConfig(c)
 	single.Routing.DisableReadWriteSplit = true
 	single.Pool.Size = 20
+	single.Health.Interval, single.Health.Timeout = time.Second, 500*time.Millisecond
 	pp := startProxy(t, single)
 	modes := []string{"simple", "extended", "prepared"}
 	if m := os.Getenv("PGPROXY_BENCH_MODES"); m != "" {
@@ -119,6 +121,6 @@ func TestPgbenchFigures(t *testing.T) {
 			run("direct (primary)", c.Primary().Addr(), mode)
 		}
 		run("dbproxy, primary only, pool 20", pp.addr, mode)
-		run("dbproxy, read/write split", ps.addr, mode)
+		run("dbproxy, read/write split, pool 20", ps.addr, mode)
 	}
 }

@@ -447,6 +447,12 @@ func (s *session) runFresh(ctx context.Context, class stmtClass, flushOnly bool)
 			return s.flush()
 		}
 		var se *serverError
+		if errors.As(err, &se) {
+			// Its idle siblings are likely dead too (server restart).
+			if p := n.pool(s.user); p != nil {
+				p.purgeIdle()
+			}
+		}
 		if errors.As(err, &se) && !s.wrote && wantReplica && attempt < retries {
 			// Nothing of this unit reached the client: try another node.
 			s.out = s.out[:mark]
