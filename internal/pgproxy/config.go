@@ -90,9 +90,9 @@ type PoolConfig struct {
 
 // RoutingConfig is the read/write split.
 type RoutingConfig struct {
-	// DisableReadWriteSplit sends everything to the primary. Default: false
-	// (reads go to replicas).
-	DisableReadWriteSplit bool `yaml:"disable_read_write_split"`
+	// ReadWriteSplit sends reads to replicas. Default: true; false sends
+	// everything to the primary.
+	ReadWriteSplit *bool `yaml:"read_write_split"`
 	// ReadYourWrites is lsn (default), window or off. lsn: after a client
 	// commits a write its reads stay on the primary until a replica has
 	// replayed the commit's WAL position; window: for RYWWindow after the
@@ -101,9 +101,9 @@ type RoutingConfig struct {
 	// RYWWindow is the stickiness window of read_your_writes: window.
 	// Default: 2s.
 	RYWWindow time.Duration `yaml:"ryw_window"`
-	// DisableFallbackToPrimary makes reads fail (SQLSTATE 08006) when no
-	// replica is usable. Default: false (reads fall back to the primary).
-	DisableFallbackToPrimary bool `yaml:"disable_fallback_to_primary"`
+	// FallbackToPrimary sends reads to the primary when no replica is
+	// usable. Default: true; false makes such reads fail (SQLSTATE 08006).
+	FallbackToPrimary *bool `yaml:"fallback_to_primary"`
 	// MaxReplicaLagBytes stops reads to a replica whose replay position is
 	// this far behind the primary. Default: 16MiB; 0 disables the check.
 	MaxReplicaLagBytes config.ByteSize `yaml:"max_replica_lag_bytes"`
@@ -258,8 +258,20 @@ func (p *PoolConfig) Validate() error {
 	return config.Join(errs...)
 }
 
+// split reports whether reads may go to replicas (read_write_split).
+func (r *RoutingConfig) split() bool { return r.ReadWriteSplit == nil || *r.ReadWriteSplit }
+
+// fallback reports whether reads may fall back to the primary.
+func (r *RoutingConfig) fallback() bool { return r.FallbackToPrimary == nil || *r.FallbackToPrimary }
+
 // SetDefaults fills in the documented defaults.
 func (r *RoutingConfig) SetDefaults() {
+	if r.ReadWriteSplit == nil {
+		r.ReadWriteSplit = new(true)
+	}
+	if r.FallbackToPrimary == nil {
+		r.FallbackToPrimary = new(true)
+	}
 	if r.ReadYourWrites == "" {
 		r.ReadYourWrites = RYWLSN
 	}

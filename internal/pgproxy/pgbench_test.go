@@ -108,7 +108,7 @@ func TestPgbenchFigures(t *testing.T) {
 	ps := startProxy(t, split)
 	ps.waitReplicasReadable(t, ctx)
 	single := testConfig(c)
-	single.Routing.DisableReadWriteSplit = true
+	single.Routing.ReadWriteSplit = new(false)
 	single.Pool.Size = 20
 	single.Health.Interval, single.Health.Timeout = time.Second, 500*time.Millisecond
 	pp := startProxy(t, single)

@@ -159,3 +159,25 @@ func summarize(out []byte) string {
 	}
 	return strings.Join(types, " ")
 }
+
+func TestNoFallbackToPrimary(t *testing.T) {
+	fake := newFakePG(t)
+	cfg := fakeConfig(fake.addr())
+	cfg.Databases["app"] = DatabaseConfig{Primary: fake.addr(), Replicas: []string{"127.0.0.1:1"}, ServerDatabase: "app"}
+	cfg.Routing.FallbackToPrimary = new(false)
+	p := startProxy(t, cfg)
+	ctx := ctxT(t, 10*time.Second)
+	conn, err := pgconn.Connect(ctx, "postgres://fuzz@"+p.addr+"/app?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The replica refuses connections: the read fails once it is known down.
+	waitFor(t, ctx, "the dead replica to be seen", func() bool {
+		_, err := conn.Exec(ctx, "SELECT 1").ReadAll()
+		return isPgCode(err, "08006")
+	})
+	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES (1)").ReadAll(); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}

@@ -361,7 +361,7 @@ func TestPoolTimeout(t *testing.T) {
 	cfg := testConfig(c)
 	cfg.Pool.Size = 1
 	cfg.Pool.QueryWaitTimeout = 200 * time.Millisecond
-	cfg.Routing.DisableReadWriteSplit = true
+	cfg.Routing.ReadWriteSplit = new(false)
 	p := startProxy(t, cfg)
 	ctx := ctxT(t, time.Minute)
 	holder := p.connect(t, ctx)
@@ -440,7 +440,7 @@ func TestParameterStatusConsistent(t *testing.T) {
 	c := sharedCluster(t)
 	cfg := testConfig(c)
 	cfg.Pool.Size = 1
-	cfg.Routing.DisableReadWriteSplit = true
+	cfg.Routing.ReadWriteSplit = new(false)
 	p := startProxy(t, cfg)
 	ctx := ctxT(t, time.Minute)
 	open := func(tz, app string) *pgx.Conn {
@@ -503,7 +503,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	cfg := testConfig(c)
 	cfg.Pool.Size = 1
 	cfg.Pool.QueryWaitTimeout = 20 * time.Second
-	cfg.Routing.DisableReadWriteSplit = true
+	cfg.Routing.ReadWriteSplit = new(false)
 	p := startProxy(t, cfg)
 	ctx := ctxT(t, time.Minute)
 	holder := p.connect(t, ctx)

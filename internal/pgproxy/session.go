@@ -477,7 +477,7 @@ func addExclude(m map[*node]bool, n *node) map[*node]bool {
 
 // wantsReplica decides the role for a unit that starts without a server.
 func (s *session) wantsReplica(rt *runtime, c stmtClass) bool {
-	if rt.cfg.Routing.DisableReadWriteSplit || s.sessionMode {
+	if !rt.cfg.Routing.split() || s.sessionMode {
 		return false
 	}
 	if c.hint {
@@ -526,7 +526,7 @@ func (s *session) pickNode(rt *runtime, cl *cluster, wantReplica bool, exclude m
 	} else {
 		cl.stats.fallbacks.Add(1)
 	}
-	if rt.cfg.Routing.DisableFallbackToPrimary || exclude[cl.primary] || !cl.primary.usable() && len(exclude) > 0 && exclude[cl.primary] {
+	if !rt.cfg.Routing.fallback() || exclude[cl.primary] {
 		return nil, ErrNoNode
 	}
 	return cl.primary, nil
