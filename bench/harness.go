@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -168,10 +169,19 @@ func (h *harness) runScenario(ctx context.Context, s scenario, machine machineIn
 	rec.finish()
 	res.Elapsed = time.Since(start).Seconds()
 	res.Machine.LoadAfter = loadAvg()
+	if busy := max(load1(res.Machine.LoadBefore), load1(res.Machine.LoadAfter)); busy > float64(res.Machine.CPUs) {
+		res.Notes = append(res.Notes, fmt.Sprintf("other work ran concurrently: 1-minute load average %.1f on %d CPUs (before %s, after %s); expect noisy numbers", busy, res.Machine.CPUs, res.Machine.LoadBefore, res.Machine.LoadAfter))
+	}
 	if err != nil {
 		res.Failures = append(res.Failures, err.Error())
 	}
 	return res, err
+}
+
+// load1 is the 1-minute figure of a loadavg string.
+func load1(s string) float64 {
+	f, _ := strconv.ParseFloat(strings.SplitN(s, " ", 2)[0], 64)
+	return f
 }
 
 // commandLine is how this result can be reproduced.

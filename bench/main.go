@@ -40,6 +40,7 @@ type options struct {
 	install   bool
 	profile   string // auto | always | never
 	list      bool
+	markdown  string
 	wrkDur    time.Duration
 	openDur   time.Duration
 	pgDur     time.Duration
@@ -76,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.install, "install", true, "apt-get install missing comparison systems (needs root)")
 	fs.StringVar(&o.profile, "profile", "auto", "CPU-profile the tiergate engine under load: auto (when a goal is not met) | always | never")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	fs.StringVar(&o.markdown, "markdown", "", "print a Markdown summary of the results/*.json in this directory and exit")
 	fs.DurationVar(&o.wrkDur, "wrk-duration", 0, "closed-loop (wrk) run length (default 10s; 5s for edge-features; 1s smoke)")
 	fs.DurationVar(&o.openDur, "latency-duration", 0, "open-loop run length per rate (default 3s; 1s smoke)")
 	fs.DurationVar(&o.pgDur, "pg-duration", 0, "pgbench run length (default 3s; 1s smoke)")
@@ -113,6 +115,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	if o.markdown != "" {
+		if err := writeMarkdown(stdout, o.markdown); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if o.list {
 		for _, s := range allScenarios() {
 			fmt.Fprintf(stdout, "%-18s %s\n", s.name, s.title)

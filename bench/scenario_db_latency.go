@@ -22,7 +22,7 @@ func runDBLatency(ctx context.Context, h *harness, res *Result, rec *recorder) e
 	res.Systems, res.Baseline = systems, sysPgBouncer
 	d := h.dur(h.opts.pgDur, 3*time.Second, time.Second)
 	res.Settings["pgbench"] = fmt.Sprintf("pgbench -c 1 -j 1 -M simple -T %s -f select1.sql (SELECT 1), per-transaction log", d)
-	res.Settings["added"] = "per round: the proxy's mean (and p50) latency minus direct's in the same round"
+	res.Settings["added"] = "per round: the proxy's p50 (and mean) latency minus direct's in the same round; the goal uses p50, which CPU-starvation outliers on a shared machine do not move"
 
 	script := filepath.Join(h.tmp, "select1.sql")
 	if err := os.WriteFile(script, []byte("SELECT 1;\n"), 0o644); err != nil {
@@ -106,7 +106,9 @@ func runDBLatency(ctx context.Context, h *harness, res *Result, rec *recorder) e
 		}
 	}
 	rec.finish()
-	rec.ratioGoal("dbproxy added latency per SELECT 1 ≤ PgBouncer's", mMean.Group, mMean.Name, sysDBProxy, sysPgBouncer, "<=", 1.0)
+	// The goal compares medians: on a shared machine the mean follows the
+	// few transactions that waited for a CPU, not the proxy's cost.
+	rec.ratioGoal("dbproxy added latency per SELECT 1 (p50) ≤ PgBouncer's", mP50.Group, mP50.Name, sysDBProxy, sysPgBouncer, "<=", 1.0)
 	if h.wantProfile(res) {
 		h.profileDBLatency(ctx, res, primary, script, d)
 	}

@@ -35,7 +35,7 @@ func runEdgeThroughput(ctx context.Context, h *harness, res *Result, rec *record
 	systems := []string{sysDirect, sysPassthrough, sysEdge, sysHAProxy, sysNginx}
 	res.Systems, res.Baseline = systems, sysHAProxy
 	wrkDur := h.dur(h.opts.wrkDur, 10*time.Second, time.Second)
-	openDur := h.dur(h.opts.openDur, 3*time.Second, time.Second)
+	openDur := h.dur(h.opts.openDur, 3*time.Second, 500*time.Millisecond)
 	const conns = 64
 	res.Settings["wrk"] = fmt.Sprintf("wrk -t1 -c%d -d%s --latency", conns, wrkDur)
 	res.Settings["open_loop"] = fmt.Sprintf("bench -loadgen: fixed schedule, %d connections, %s per rate, latency from intended send time", conns, openDur)
@@ -163,7 +163,10 @@ func (h *harness) startAll(ctx context.Context, systems []string, backends []str
 // warmup runs a short wrk against each system so the first measured round
 // does not pay for connection setup, page faults and JIT-less cold caches.
 func (h *harness) warmup(ctx context.Context, run map[string]*httpSystem, order []string) {
-	d := h.dur(0, 2*time.Second, time.Second)
+	if h.opts.smoke {
+		return
+	}
+	d := 2 * time.Second
 	for _, name := range order {
 		if s := run[name]; s != nil {
 			h.prog.begin(d, "warm-up %s", name)
