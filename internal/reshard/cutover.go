@@ -73,6 +73,7 @@ func (r *Resharder) Cutover(ctx context.Context, pause, resume func()) error {
 	if _, err := r.drainAll(ctx, true); err != nil {
 		return err
 	}
+	r.progress.markReplayed()
 	if err := r.syncRefs(ctx); err != nil {
 		return err
 	}
@@ -93,6 +94,14 @@ func (r *Resharder) Cutover(ctx context.Context, pause, resume func()) error {
 	}
 	if err := r.setPhase(ctx, PhaseDelete); err != nil {
 		return err
+	}
+	// Writes are still paused. A change logged since the drain above came
+	// from a client that bypassed the proxies' pause; apply it while the
+	// new shards have taken no write yet.
+	if _, err := r.drainAll(ctx, true); err != nil {
+		r.log.Error("applying changes that bypassed the pause failed; they may be lost", zap.Error(err))
+	} else if n := r.progress.replayedSince(); n > 0 {
+		r.log.Warn("changes were written during the pause by clients that bypass the proxies; they were applied", zap.Int64("changes", n))
 	}
 	// The proxies route moved keys to their new shards: the capture has
 	// nothing left to see. Drop its triggers now, while no write holds a

@@ -113,7 +113,10 @@
 // # The write pause
 //
 // Pause must return only when no write transaction is in flight on any
-// proxy and new ones wait (PgBouncer's PAUSE, or dbproxy's own). The pause
+// proxy and new ones wait (PgBouncer's PAUSE, or dbproxy's own). A write
+// from a client that bypasses the proxies and lands between the
+// verification and the switch is still captured and applied before writes
+// resume; one after the triggers are dropped is lost. The pause
 // lasts the final catch-up (fewer than catchup_threshold changes), the
 // re-copy of dirty reference tables, and a verification scan of the moving
 // tables on their sources and targets. In the tests (2 → 3 shards, 100k

@@ -122,7 +122,7 @@ func TestReshardOnlineWrites(t *testing.T) {
 	ctx := ctxT(t, 3*time.Minute)
 	e.exec(ctx, usersSchema)
 	oldMap, newMap := mustMap(t, hashMap(1, "s0, s1")), mustMap(t, hashMap(2, "s0, s1, s2"))
-	const n, writers = 30_000, 4
+	const n, writers = 20_000, 3
 	e.load(ctx, oldMap, n)
 	initial := union(t, e.rowsOf(ctx, "users", "id", "id"))
 

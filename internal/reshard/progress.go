@@ -62,6 +62,7 @@ type tracker struct {
 	base     map[string]int64 // source key → rows scanned before this run's phase
 	done     map[string]bool
 	replayed int64
+	mark     int64 // see markReplayed
 	backlog  int64
 }
 
@@ -134,6 +135,20 @@ func (t *tracker) addReplayed(n int64) {
 	t.replayed += n
 	t.mu.Unlock()
 	t.report(false)
+}
+
+// markReplayed remembers the replayed count; replayedSince returns what
+// was replayed after the mark.
+func (t *tracker) markReplayed() {
+	t.mu.Lock()
+	t.mark = t.replayed
+	t.mu.Unlock()
+}
+
+func (t *tracker) replayedSince() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.replayed - t.mark
 }
 
 func (t *tracker) setBacklog(n int64) {

@@ -119,6 +119,15 @@ func TestReshardHash2To3(t *testing.T) {
 		t.Fatalf("loaded %d users", len(wantUsers))
 	}
 
+	// bypass is a user that moves s1 → s2; the switch callback updates it
+	// on s1 directly, as a client bypassing the proxies' pause would.
+	d := shardmap.Diff(oldMap, newMap)
+	bypass := int64(1)
+	for ; ; bypass++ {
+		if from, to, moved := d.Moves("users", shardmap.Int64Key(bypass)); moved && from == 1 && to == 2 {
+			break
+		}
+	}
 	var sw switcher
 	var last Progress
 	var reports int
@@ -126,8 +135,13 @@ func TestReshardHash2To3(t *testing.T) {
 	var pausedAt time.Time
 	opts := Options{
 		Old: oldMap, New: newMap, Nodes: e.nodes,
-		Store:   &FileStore{Path: filepath.Join(t.TempDir(), "state.json")},
-		Switch:  sw.Switch,
+		Store: &FileStore{Path: filepath.Join(t.TempDir(), "state.json")},
+		Switch: func(ctx context.Context) error {
+			if _, err := e.shard("s1").Exec(ctx, `UPDATE users SET name = 'bypass' WHERE id = $1`, bypass); err != nil {
+				return err
+			}
+			return sw.Switch(ctx)
+		},
 		Pause:   func() { pausedAt = time.Now() },
 		Resume:  func() { paused = time.Since(pausedAt) },
 		Cutover: true,
@@ -147,6 +161,11 @@ func TestReshardHash2To3(t *testing.T) {
 	if sw.n.Load() != 1 {
 		t.Errorf("switched %d times", sw.n.Load())
 	}
+	var row string
+	if err := e.shard("s2").QueryRow(ctx, `SELECT t::text FROM users t WHERE id = $1 AND name = 'bypass'`, bypass).Scan(&row); err != nil {
+		t.Fatalf("the write that bypassed the pause is not on s2: %v", err)
+	}
+	wantUsers[fmt.Sprint(bypass)] = []string{row}
 	checkPlacement(t, newMap, "users", wantUsers, e.rowsOf(ctx, "users", "id", "id"))
 	checkPlacement(t, newMap, "orders", wantOrders, e.rowsOf(ctx, "orders", "user_id", "user_id, order_id"))
 	refs := e.rowsOf(ctx, "countries", "code", "code")
@@ -156,7 +175,6 @@ func TestReshardHash2To3(t *testing.T) {
 	if e.captureLeft(ctx) {
 		t.Error("change capture left installed")
 	}
-	d := shardmap.Diff(oldMap, newMap)
 	movedUsers := 0
 	for id := int64(1); id <= n; id++ {
 		if _, _, m := d.Moves("users", shardmap.Int64Key(id)); m {

@@ -185,14 +185,6 @@ func (r *Resharder) setPhase(ctx context.Context, p Phase) error {
 	return err
 }
 
-// source returns the state of (table, shard); callers hold no lock and
-// read only fields they own.
-func (r *Resharder) source(tp *TablePlan, sp *SourcePlan) *SourceState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.state.Sources[sourceKey(tp.Name, sp.Shard)]
-}
-
 // copyDSN is where the bulk copy of shard reads.
 func (r *Resharder) copyDSN(shard string) string {
 	n := r.opts.Nodes[shard]
