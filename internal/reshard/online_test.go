@@ -57,9 +57,30 @@ func (wr *writer) close() {
 	}
 }
 
+// refWrite inserts a country on every shard of the current map, as the
+// proxy does for a reference table.
+func (wr *writer) refWrite(ctx context.Context, seq int) error {
+	wr.p.gate.RLock()
+	defer wr.p.gate.RUnlock()
+	m := wr.p.m.Load()
+	for i := 0; i < m.Shards(); i++ {
+		c, err := wr.conn(ctx, m.ShardName(i))
+		if err != nil {
+			return err
+		}
+		if _, err := c.Exec(ctx, `INSERT INTO countries VALUES ($1, 'written during the job')`, fmt.Sprintf("w%d-%d", wr.w, seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // step runs one random insert, update or delete of an owned key through
-// the proxy.
+// the proxy, and every 50th time a reference table write.
 func (wr *writer) step(ctx context.Context, seq int) error {
+	if seq%50 == 49 {
+		return wr.refWrite(ctx, seq)
+	}
 	var id int64
 	var q string
 	var args []any
@@ -231,6 +252,10 @@ func TestReshardOnlineWrites(t *testing.T) {
 	}
 	got := e.valuesOf(ctx, "users", "id", "name", "id")
 	checkPlacement(t, newMap, "users", want, got)
+	refs := e.rowsOf(ctx, "countries", "code", "code")
+	if len(refs["s0"]) <= 50 || fmt.Sprint(refs["s2"]) != fmt.Sprint(refs["s0"]) || fmt.Sprint(refs["s1"]) != fmt.Sprint(refs["s0"]) {
+		t.Errorf("countries: s0 %d rows, s1 %d, s2 %d; want equal, with the ones written during the job", len(refs["s0"]), len(refs["s1"]), len(refs["s2"]))
+	}
 	t.Logf("%d inserts, %d updates, %d deletes during the job (%d after the switch); %d users at the end; writes paused %v",
 		ops[0], ops[1], ops[2], afterSwitch.Load(), len(want), paused)
 	if ops[0] == 0 || ops[1] == 0 || ops[2] == 0 {
