@@ -65,6 +65,11 @@ func heapOnSignal(ctx context.Context, path string) {
 				return
 			case <-ch:
 				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				stats := fmt.Sprintf("runtime.MemStats: HeapInuse %d KiB, StackInuse %d KiB, Sys %d KiB; %d goroutines\n",
+					ms.HeapInuse>>10, ms.StackInuse>>10, ms.Sys>>10, runtime.NumGoroutine())
+				_ = os.WriteFile(path+".memstats", []byte(stats), 0o644)
 				tmp := path + ".tmp"
 				if f, err := os.Create(tmp); err == nil {
 					_ = pprof.Lookup("heap").WriteTo(f, 0)
@@ -251,6 +256,9 @@ func (h *harness) profileIdle(ctx context.Context, res *Result, kind string, cfg
 	}
 	res.Notes = append(res.Notes, fmt.Sprintf("profile: heap (in-use bytes) of the in-process %s engine while it holds %d idle connections; a CPU profile says nothing about memory", kind, n))
 	h.storeProfile(ctx, res, heap, "-sample_index=inuse_space")
+	if stats, err := os.ReadFile(heap + ".memstats"); err == nil {
+		res.Profile = strings.TrimSpace(string(stats)) + "\n\n" + res.Profile
+	}
 }
 
 // storeProfile runs `go tool pprof -top` on a profile into res.Profile,
