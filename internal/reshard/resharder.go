@@ -52,7 +52,8 @@ type Options struct {
 	Cutover bool
 	// Progress receives progress reports, at most one per
 	// Config.ProgressInterval and one at each phase end. Calls do not
-	// overlap. Optional; Bar.Update renders them.
+	// overlap and hold up the job, so return quickly. Optional; Bar.Update
+	// renders them.
 	Progress func(Progress)
 	// Log receives one line per phase and per noteworthy event. Optional.
 	Log *zap.Logger

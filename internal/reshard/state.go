@@ -10,7 +10,8 @@ import (
 	"sync"
 )
 
-// Phase is how far a job has gone. Phases only move forward.
+// Phase is how far a job has gone. Phases only move forward, except that
+// Resharder.Abort starts a job over.
 type Phase string
 
 // Phases, in order.

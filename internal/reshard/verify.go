@@ -14,8 +14,8 @@ import (
 
 // Checksum is an order-independent digest of a set of rows: their count
 // and the sum (mod 2^64) of hashtextextended(ROW(columns)::text, 0) over
-// them. Both sides print rows with the same session settings (see
-// connect), so equal rows hash equally.
+// them. Both sides print rows with the same session settings (DateStyle,
+// TimeZone, extra_float_digits, ...), so equal rows hash equally.
 type Checksum struct {
 	Rows int64  `json:"rows"`
 	Sum  uint64 `json:"sum"`
