@@ -120,9 +120,10 @@
 // lasts the final catch-up (fewer than catchup_threshold changes), the
 // re-copy of dirty reference tables, and a verification scan of the moving
 // tables on their sources and targets. In the tests (2 → 3 shards, 100k
-// users and 30k orders, 33% of them moving, two cores shared with other
-// work) writes were paused for about 0.2 s; the scan grows linearly with
-// the rows of the moving tables.
+// users and 30k orders, a third of them moving, all servers on one
+// two-core machine) writes were paused 0.2 s when the machine was
+// otherwise idle and up to 1.6 s when other work loaded it; the scan grows
+// linearly with the rows of the moving tables.
 //
 // # Verification
 //
