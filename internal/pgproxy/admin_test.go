@@ -53,15 +53,19 @@ func TestConsole(t *testing.T) {
 	}
 	defer pc.Close(context.Background())
 
-	nodes := consoleQuery(t, ctx, pc, "SHOW NODES")
-	if len(nodes) != 3 {
-		t.Fatalf("SHOW NODES: %v", nodes)
-	}
-	for _, n := range nodes {
-		if n["healthy"] != "true" || (n["role"] == "replica") != (n["in_recovery"] == "true") {
-			t.Errorf("node %v", n)
+	var nodes []map[string]string
+	waitFor(t, ctx, "SHOW NODES to list three healthy nodes in their roles", func() bool {
+		nodes = consoleQuery(t, ctx, pc, "SHOW NODES")
+		if len(nodes) != 3 {
+			t.Fatalf("SHOW NODES: %v", nodes)
 		}
-	}
+		for _, n := range nodes {
+			if n["healthy"] != "true" || (n["role"] == "replica") != (n["in_recovery"] == "true") {
+				return false
+			}
+		}
+		return true
+	})
 	pools := consoleQuery(t, ctx, pc, "show pools;")
 	if len(pools) != 9 { // 3 users x 3 nodes
 		t.Fatalf("SHOW POOLS: %d rows", len(pools))

@@ -122,8 +122,11 @@ func testConfig(c *pgtest.Cluster) *Config {
 		cfg.Databases["app"] = d
 	}
 	cfg.Pool.Size = 8
-	cfg.Health.Interval = 100 * time.Millisecond
-	cfg.Health.Timeout = 80 * time.Millisecond
+	// Quick checks, tolerant of a loaded test machine (-race, parallel
+	// packages): a node goes down after 3 timeouts of 140ms in a row.
+	cfg.Health.Interval = 150 * time.Millisecond
+	cfg.Health.Timeout = 140 * time.Millisecond
+	cfg.Health.Rise = 1
 	return cfg
 }
 
