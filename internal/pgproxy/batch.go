@@ -39,6 +39,9 @@ type batch struct {
 }
 
 func (b *batch) reset() {
+	if cap(b.buf) > 1<<20 {
+		b.buf = nil // do not keep a huge Bind's memory for the session's life
+	}
 	b.buf = b.buf[:0]
 	b.items = b.items[:0]
 	b.class = stmtClass{replica: true}

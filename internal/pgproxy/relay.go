@@ -113,7 +113,9 @@ func (s *session) buildWire(sc *serverConn) []byte {
 		w = append(w, raw...)
 		s.pushFor(it.kind)
 	}
-	sc.wbuf = w[:0]
+	if cap(w) <= 1<<20 {
+		sc.wbuf = w[:0] // reused by the next batch (w is written before that)
+	}
 	return w
 }
 

@@ -242,8 +242,11 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 	class := s.classify(q.String)
 	if class.proxySet || class.proxyShow {
 		if !s.batch.empty() {
-			// A Query in the middle of an extended batch: flush the batch
-			// first, as the server would process it in order.
+			// A Query in the middle of an extended batch: run the batch
+			// first (with a Flush), as the server would process it in order.
+			if err := s.batch.add('H', &pgproto3.Flush{}, batchItem{}); err != nil {
+				return err
+			}
 			if err := s.runBatch(ctx, true); err != nil {
 				return err
 			}
@@ -255,14 +258,10 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 			s.send(&pgproto3.DataRow{Values: [][]byte{[]byte(s.route.String())}})
 			s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
 		} else {
-			if !class.local {
+			if !class.local { // SET LOCAL: accepted, no effect (a transaction is pinned anyway)
 				s.route = class.route
 			}
-			tag := "SET"
-			if class.route == routeAuto && !class.local {
-				tag = "SET"
-			}
-			s.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+			s.send(&pgproto3.CommandComplete{CommandTag: []byte("SET")})
 		}
 		s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
 		return s.flush()
