@@ -102,18 +102,25 @@ func (n *Node) answerLease(q leaseRequest) {
 
 // acceptLease runs on a follower for each answer.
 func (n *Node) acceptLease(a leaseResponse) {
+	if a.From != n.Leader() {
+		return
+	}
+	n.leaseFor(a)
+}
+
+// leaseFor extends the lease for an answer to one of our requests, if we
+// have applied what the leader had applied when it answered.
+func (n *Node) leaseFor(a leaseResponse) bool {
 	n.leaseMu.Lock()
 	sent, ok := n.leaseReqs[a.Seq]
 	delete(n.leaseReqs, a.Seq)
 	n.leaseMu.Unlock()
-	if !ok || a.From != n.Leader() {
-		return
-	}
-	if n.fsm.state.Load().Index < a.Applied {
-		return // behind the leader: the next heartbeat asks again
+	if !ok || n.fsm.state.Load().Index < a.Applied {
+		return false // unknown request, or behind the leader: the next heartbeat asks again
 	}
 	until := sent + min(int64(n.cfg.Lease), int64(a.Remaining))
 	storeMax(&n.lease, until)
+	return true
 }
 
 // storeMax raises v to x unless it is already higher.

@@ -316,6 +316,11 @@ func (n *Node) guard(ctx context.Context, loop func(context.Context)) {
 			}()
 			loop(ctx)
 		}()
+		select { // do not spin on a loop that keeps panicking
+		case <-ctx.Done():
+		case <-n.closed:
+		case <-time.After(time.Second):
+		}
 	}
 }
 

@@ -126,12 +126,14 @@ func newFSM() *fsm {
 
 // Apply runs on Raft's FSM goroutine, one committed entry at a time.
 func (f *fsm) Apply(l *raft.Log) any {
-	var cmd command
-	if err := json.Unmarshal(l.Data, &cmd); err != nil {
-		return fmt.Errorf("cluster: bad log entry %d: %w", l.Index, err)
-	}
 	cur := f.state.Load()
-	err := checkChange(cur, cmd)
+	var cmd command
+	err := json.Unmarshal(l.Data, &cmd)
+	if err != nil {
+		err = fmt.Errorf("%w: bad log entry %d: %v", ErrInvalidChange, l.Index, err)
+	} else {
+		err = checkChange(cur, cmd)
+	}
 	next := &State{Index: l.Index, Shards: cur.Shards}
 	if err == nil {
 		next.Shards = make(map[string]ShardState, len(cur.Shards)+1)

@@ -27,7 +27,7 @@ func (m *Manager) lockShard(shard string) (*shardCtl, func(), error) {
 	sc.mu.Lock()
 	if !m.coord.IsLeader() {
 		sc.mu.Unlock()
-		return nil, nil, fmt.Errorf("%w: run it on %q", ErrNotLeader, m.coord.Leader())
+		return nil, nil, &cluster.NotLeaderError{Leader: m.coord.Leader()}
 	}
 	return sc, sc.mu.Unlock, nil
 }

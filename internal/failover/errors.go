@@ -3,6 +3,8 @@ package failover
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tiergate/tiergate/internal/cluster"
 )
 
 // ErrFenced is matched (errors.Is) by every *FencedError: the proxy must
@@ -18,9 +20,12 @@ var ErrUnknownShard = errors.New("failover: unknown shard")
 // in the shard.
 var ErrUnknownNode = errors.New("failover: unknown node")
 
-// ErrNotLeader is returned (wrapped, with the leader's name) by admin
-// commands run on a proxy that is not the Raft leader: run them there.
-var ErrNotLeader = errors.New("failover: not the leader")
+// ErrNotLeader is matched (errors.Is) by the error of an admin command run
+// on a proxy that is not the Raft leader, or that lost the leadership while
+// running it: run it on the leader the message names. It is the
+// coordinator's own sentinel (cluster.ErrNotLeader), so leadership lost in
+// the middle of a command matches too.
+var ErrNotLeader = cluster.ErrNotLeader
 
 // ErrRefused is returned (wrapped, with the reason) by admin commands
 // whose preconditions do not hold, e.g. SwitchoverTo a node that is not a

@@ -59,6 +59,19 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 	w.waitAcks(50, 10*time.Second)
 	w.halt()
 	w.check(st.Primary, true)
+	// Every proxy was told to drop its connections to the old primary.
+	for i, cl := range h.changes {
+		found := false
+		for _, c := range cl.list() {
+			if c.Term == st.Term && !c.Changing && c.Primary.Name == st.Primary && c.PrevPrimary.Name == old &&
+				len(c.Demoted) == 1 && c.Demoted[0].Name == old {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no OnChange demoting %s in term %d: %+v", h.names[i], old, st.Term, cl.list())
+		}
+	}
 }
 
 // TestPausedPrimaryGetsNoWrites: SIGSTOP the primary longer than
@@ -263,6 +276,16 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	w.halt()
 	w.check(target, true)
 
+	// Restart every proxy: the Raft state is gone, the epoch rows are not.
+	// The old primary is writable (soft-fenced) but holds an older epoch,
+	// so it is found stale again.
+	h.restartCoordination()
+	boot := h.waitTerm(20*time.Second, 0)
+	if boot.Term != st.Term || boot.Primary != target || !boot.IsStale(old) {
+		t.Fatalf("after a full restart: %+v, want term %d primary %s with %s stale", boot, st.Term, target, old)
+	}
+	h.waitWritable(20*time.Second, h.mgrs...)
+	lm, _ = h.leader()
 	if err := lm.Rejoin(ctx, shard, old); err != nil {
 		t.Fatal(err)
 	}

@@ -33,12 +33,15 @@ const shard = "app"
 // and three proxies' coordination (cluster nodes and failover managers)
 // in this process.
 type harness struct {
-	t     *testing.T
-	pg    *pgtest.Cluster
-	cl    *clustertest.Cluster
-	mgrs  []*failover.Manager
-	names []string
-	tm    clustertest.Timing
+	t         *testing.T
+	pg        *pgtest.Cluster
+	cfg       failover.Config
+	cl        *clustertest.Cluster
+	mgrs      []*failover.Manager
+	changes   []*changeLog // OnChange calls, per proxy
+	names     []string
+	tm        clustertest.Timing
+	stopCoord func()
 }
 
 func verbose() bool { return os.Getenv("TIERGATE_TEST_VERBOSE") != "" }
@@ -71,8 +74,16 @@ func newHarness(t *testing.T, spec pgtest.Spec, mod func(*failover.Config)) *har
 		mod(&cfg)
 	}
 	cfg.SetDefaults()
-	h := &harness{t: t, pg: pg, names: []string{"p1", "p2", "p3"},
+	h := &harness{t: t, pg: pg, cfg: cfg, names: []string{"p1", "p2", "p3"},
 		tm: clustertest.Timing{Lease: 2 * time.Second, Heartbeat: 200 * time.Millisecond, RaftTimeout: time.Second, RejoinInterval: 500 * time.Millisecond}}
+	h.startCoordination()
+	h.waitWritable(30*time.Second, h.mgrs...)
+	return h
+}
+
+// startCoordination starts the three proxies' cluster nodes and managers.
+func (h *harness) startCoordination() {
+	t := h.t
 	h.cl = clustertest.Start(t, h.names, h.tm, verbose())
 	lvl := zap.WarnLevel
 	if verbose() {
@@ -80,10 +91,15 @@ func newHarness(t *testing.T, spec pgtest.Spec, mod func(*failover.Config)) *har
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, node := range h.cl.Nodes {
-		m, err := failover.New(cfg, node, failover.Options{
+	h.mgrs = nil
+	h.changes = make([]*changeLog, len(h.names))
+	for i, node := range h.cl.Nodes {
+		cl := &changeLog{}
+		h.changes[i] = cl
+		m, err := failover.New(h.cfg, node, failover.Options{
 			Logger:   clustertest.Logger(t, lvl).Named(node.Name()),
-			Rewinder: &pgRewinder{pg: pg},
+			Rewinder: &pgRewinder{pg: h.pg},
+			OnChange: cl.add,
 		})
 		if err != nil {
 			cancel()
@@ -93,9 +109,41 @@ func newHarness(t *testing.T, spec pgtest.Spec, mod func(*failover.Config)) *har
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = m.Run(mctx) }()
 	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	h.waitWritable(30*time.Second, h.mgrs...)
-	return h
+	var once sync.Once
+	cl := h.cl
+	h.stopCoord = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			cl.Stop()
+		})
+	}
+	t.Cleanup(h.stopCoord)
+}
+
+// restartCoordination stops every proxy (losing all Raft state) and starts
+// fresh ones, as after a full restart.
+func (h *harness) restartCoordination() {
+	h.stopCoord()
+	h.startCoordination()
+}
+
+// changeLog records OnChange calls.
+type changeLog struct {
+	mu  sync.Mutex
+	all []failover.Change
+}
+
+func (c *changeLog) add(ch failover.Change) {
+	c.mu.Lock()
+	c.all = append(c.all, ch)
+	c.mu.Unlock()
+}
+
+func (c *changeLog) list() []failover.Change {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.all)
 }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {

@@ -192,13 +192,17 @@ func (m *Manager) maybeFailover(ctx context.Context, sc *shardCtl, st cluster.Sh
 		m.setNote(sc, "failover vetoed: "+veto)
 		return nil
 	}
-	obs := m.probeAll(ctx, sc)
+	// A first check of the candidates on this proxy's last probe round
+	// (not a fresh probe: the dead primary would hold it up for a whole
+	// check_timeout); drive checks again on frozen replicas.
+	obs := make(map[string]cluster.NodeObservation, len(sc.cfg.Nodes))
+	for _, n := range sc.cfg.Nodes {
+		if nv, ok := v.get(sc.cfg.Name, n.Name); ok {
+			obs[n.Name] = nv.obs
+		}
+	}
 	if o := obs[st.Primary]; o.Up && !o.InRecovery {
 		return nil // it answers again
-	}
-	if veto := findVeto(mapValues(obs), primary, m.cfg.VetoWindow); veto != "" {
-		m.setNote(sc, "failover vetoed: "+veto)
-		return nil
 	}
 	ch := m.choose(sc, st, st.Primary, obs, "")
 	if ch.Blocked != "" {
@@ -212,14 +216,6 @@ func (m *Manager) maybeFailover(ctx context.Context, sc *shardCtl, st cluster.Sh
 		return err
 	}
 	return m.drive(ctx, sc, next)
-}
-
-func mapValues(m map[string]cluster.NodeObservation) []cluster.NodeObservation {
-	out := make([]cluster.NodeObservation, 0, len(m))
-	for _, o := range m {
-		out = append(out, o)
-	}
-	return out
 }
 
 // startChange commits the fence for the next term: from now on no proxy
@@ -306,10 +302,20 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 	p := st.Pending
 	seen := sc.seen(st.Term)
 	obs := m.probeAll(ctx, sc)
-	// A node promoted for this term by an earlier attempt wins.
+	// A node promoted for this term by an earlier attempt wins; a node
+	// holding a newer epoch than the decided state means the state is
+	// behind the databases (every proxy restarted?): stop and say so.
 	for _, n := range sc.cfg.Nodes {
-		if o := obs[n.Name]; o.Up && !o.InRecovery && o.Epoch == st.Term {
+		o := obs[n.Name]
+		if !o.Up || o.InRecovery {
+			continue
+		}
+		if o.Epoch == st.Term {
 			return m.decide(ctx, sc, st, n.Name, o.Timeline, nil, "completed an earlier attempt")
+		}
+		if o.Epoch > st.Term {
+			m.setBlocked(ctx, sc, st, fmt.Sprintf("node %s holds epoch %d, above the pending term %d; refusing to promote anything", n.Name, o.Epoch, st.Term))
+			return errBlocked
 		}
 	}
 	if p.Kind == cluster.KindSwitchover {
@@ -317,11 +323,16 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 	}
 	// Freeze the replicas so their positions stop moving while compared
 	// (P8), then wait out every lease of the previous term.
+	// The positions are frozen now, so the probe that reads them runs
+	// while the grace period passes.
 	m.freeze(ctx, sc, st, obs, "")
-	if err := sleepUntil(ctx, seen.Add(m.grace())); err != nil {
-		return err
+	probed := make(chan map[string]cluster.NodeObservation, 1)
+	go func() { probed <- m.probeAll(ctx, sc) }()
+	graceErr := sleepUntil(ctx, seen.Add(m.grace()))
+	obs = <-probed
+	if graceErr != nil {
+		return graceErr
 	}
-	obs = m.probeAll(ctx, sc)
 	if p.Candidate == "" && p.Kind == cluster.KindFailover {
 		if o := obs[p.From]; o.Up && !o.InRecovery && o.Epoch < st.Term {
 			return m.reinstate(ctx, sc, st, "primary answered again before a candidate was chosen")
@@ -391,6 +402,9 @@ func (m *Manager) promoteAndRecord(ctx context.Context, sc *shardCtl, st cluster
 	defer cancel()
 	if err := m.promote(pctx, n); err != nil {
 		return 0, fmt.Errorf("promote %s: %w", node, err)
+	}
+	if err := m.setReadOnly(ctx, n, false); err != nil { // a soft fence from an earlier life
+		m.log.Warn("reset default_transaction_read_only on the new primary", zap.String("node", node), zap.Error(err))
 	}
 	_, syncNames := m.primaryHistory(sc.cfg.Name, from)
 	if v := rewriteSyncStandbys(syncNames, sc.cfg.Nodes, node); v != "" {

@@ -201,7 +201,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	return nil
 }
 
-// guard runs loop until ctx ends, restarting it after a panic.
+// guard runs loop until ctx ends, restarting it (after a second) when it
+// panics.
 func (m *Manager) guard(ctx context.Context, loop func(context.Context)) {
 	for ctx.Err() == nil {
 		func() {
@@ -212,6 +213,7 @@ func (m *Manager) guard(ctx context.Context, loop func(context.Context)) {
 			}()
 			loop(ctx)
 		}()
+		_ = sleepUntil(ctx, time.Now().Add(time.Second))
 	}
 }
 

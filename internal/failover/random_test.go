@@ -128,10 +128,12 @@ func TestRandomFaults(t *testing.T) {
 				outages = append(outages, resumed.Sub(start))
 			}
 			t.Logf("round %d: %s: new primary %s (term %d), writes resumed after %s", round, desc, st.Primary, st.Term, resumed.Sub(start).Round(time.Millisecond))
+			rj := time.Now()
 			if err := h.onLeader(func(m *failover.Manager) error { return m.Rejoin(ctx, shard, old) }); err != nil {
 				t.Fatalf("round %d: rejoin %s: %v", round, old, err)
 			}
 			h.waitStreaming(20*time.Second, st.Primary, old)
+			t.Logf("round %d: %s rejoined in %s", round, old, time.Since(rj).Round(time.Millisecond))
 		} else {
 			t.Logf("round %d: %s: fenced, healed", round, desc)
 		}

@@ -46,7 +46,11 @@ type Cluster struct {
 	Nodes  []*cluster.Node
 	Faults *cluster.Faults
 	byName map[string]*cluster.Node
+	stop   func()
 }
+
+// Stop shuts every node down and waits for them (also done in t.Cleanup).
+func (c *Cluster) Stop() { c.stop() }
 
 // Node returns the node with the given name.
 func (c *Cluster) Node(name string) *cluster.Node { return c.byName[name] }
@@ -94,12 +98,16 @@ func Start(t testing.TB, names []string, tm Timing, verbose bool) *Cluster {
 		c.byName[name] = node
 		go func() { _ = node.Run(ctx); done <- struct{}{} }()
 	}
-	t.Cleanup(func() {
-		cancel()
-		for range c.Nodes {
-			<-done
-		}
-	})
+	var once sync.Once
+	c.stop = func() {
+		once.Do(func() {
+			cancel()
+			for range c.Nodes {
+				<-done
+			}
+		})
+	}
+	t.Cleanup(c.stop)
 	return c
 }
 
