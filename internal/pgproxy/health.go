@@ -165,10 +165,14 @@ func healthConnect(ctx context.Context, rt *runtime, n *node) (*pgconn.PgConn, e
 	return pgconn.ConnectConfig(ctx, cfg)
 }
 
+// healthListener receives the health manager's verdicts for the Server.
+type healthListener struct{ srv *Server }
+
 // HealthChanged implements health.Listener: Up and Down from the active
 // checks flip the node. It runs on the node's checker goroutine and only
 // sets atomics (and empties the node's idle pools on Down).
-func (srv *Server) HealthChanged(c health.Change) {
+func (l healthListener) HealthChanged(c health.Change) {
+	srv := l.srv
 	n := srv.rt.Load().nodes[c.ID]
 	if n == nil {
 		return
@@ -190,7 +194,7 @@ func (srv *Server) HealthChanged(c health.Change) {
 	srv.metrics.nodeState(n)
 }
 
-var _ health.Listener = (*Server)(nil)
+var _ health.Listener = healthListener{}
 
 // healthTargets lists the nodes of a runtime for the health manager.
 func (rt *runtime) healthTargets() []health.Target {

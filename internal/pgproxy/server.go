@@ -91,7 +91,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	srv.rt.Store(rt)
-	hm, err := health.NewManager(cfg.Health.CheckConfig, srv.probeFactory, health.Options{Logger: srv.log.Named("health"), Listener: srv})
+	hm, err := health.NewManager(cfg.Health.CheckConfig, srv.probeFactory, health.Options{Logger: srv.log.Named("health"), Listener: healthListener{srv}})
 	if err != nil {
 		return nil, err
 	}
