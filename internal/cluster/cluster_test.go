@@ -35,7 +35,8 @@ func TestSingleNodeCluster(t *testing.T) {
 }
 
 func TestThreeNodesReplicateStateAndObservations(t *testing.T) {
-	c := clustertest.Start(t, []string{"p1", "p2", "p3"}, clustertest.Timing{}, false)
+	// Encrypted gossip: observations and leases still flow.
+	c := clustertest.Start(t, []string{"p1", "p2", "p3"}, clustertest.Timing{EncryptionKey: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}, false)
 	leader := c.Leader(t, 10*time.Second)
 	for _, n := range c.Nodes {
 		n.Publish(&cluster.Observations{Nodes: []cluster.NodeObservation{{Shard: "app", Node: "db0", Up: true, CurrentLSN: 42}}})

@@ -61,15 +61,22 @@ func (m *Manager) CheckWrite(shard string) (Target, error) {
 	if r == nil {
 		return Target{}, ErrUnknownShard
 	}
-	if r.closed != nil {
+	if fe := m.fence(r); fe != nil {
 		r.fenced.Inc()
-		return Target{}, r.closed
-	}
-	if !m.coord.LeaseValid() {
-		r.fenced.Inc()
-		return Target{}, r.noLease
+		return Target{}, fe
 	}
 	return r.target, nil
+}
+
+// fence returns why writes through r are refused, or nil.
+func (m *Manager) fence(r *route) *FencedError {
+	if r.closed != nil {
+		return r.closed
+	}
+	if !m.coord.LeaseValid() {
+		return r.noLease
+	}
+	return nil
 }
 
 // Primary returns the decided primary of shard without checking the fence

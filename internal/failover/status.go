@@ -82,10 +82,10 @@ func (m *Manager) Status() Status {
 		if vs := sc.votes.Load(); vs != nil && out.IsLeader {
 			ss.DownVotes = *vs
 		}
-		if _, err := m.CheckWrite(sc.cfg.Name); err == nil {
+		if fe := m.fence((*m.routes.Load())[sc.cfg.Name]); fe == nil {
 			ss.WritesOpen = true
 		} else {
-			ss.FenceReason = err.Error()
+			ss.FenceReason = fe.Error()
 		}
 		var primaryLSN uint64
 		if nv, ok := v.get(sc.cfg.Name, s.Primary); ok && nv.obs.Up && !nv.obs.InRecovery {

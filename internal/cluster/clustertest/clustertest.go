@@ -18,12 +18,14 @@ import (
 	"github.com/tiergate/tiergate/internal/cluster"
 )
 
-// Timing is the set of timers the test nodes use.
+// Timing is the set of timers (and the gossip key) the test nodes use.
 type Timing struct {
 	Lease          time.Duration // default 1s
 	Heartbeat      time.Duration // default 100ms
 	RaftTimeout    time.Duration // default 300ms
 	RejoinInterval time.Duration // default 500ms
+	// EncryptionKey, when set, encrypts the gossip (base64 AES key).
+	EncryptionKey string
 }
 
 func (t *Timing) defaults() {
@@ -86,6 +88,7 @@ func Start(t testing.TB, names []string, tm Timing, verbose bool) *Cluster {
 			NodeName: name, Bind: gossip[i], RaftBind: raftAddrs[i], Peers: peers,
 			Seeds: gossip, Profile: cluster.ProfileLocal, Label: "tiergate-test",
 			Lease: tm.Lease, Heartbeat: tm.Heartbeat, RaftTimeout: tm.RaftTimeout, RejoinInterval: tm.RejoinInterval,
+			EncryptionKey: tm.EncryptionKey,
 		}
 		cfg.SetDefaults()
 		log := Logger(t, lvl).Named(name)
