@@ -217,26 +217,29 @@ func (m *Manager) abortSwitchover(ctx context.Context, sc *shardCtl, st cluster.
 // Rejoin turns a stale node (a former primary, or a replica that forked)
 // back into a replica of the current primary: the Rewinder stops it, runs
 // pg_rewind against the primary and starts it as a standby; then the soft
-// fence is lifted and the node leaves the stale list once it streams.
+// fence is lifted and the node leaves the stale list once it streams. The
+// shard is not locked while the rewind runs, so failover detection goes
+// on; if the primary changes meanwhile, Rejoin fails and can be run again.
 func (m *Manager) Rejoin(ctx context.Context, shard, node string) error {
 	sc, unlock, err := m.lockShard(shard)
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	n, ok := sc.cfg.node(node)
-	if !ok {
-		return fmt.Errorf("%w: %q in shard %s", ErrUnknownNode, node, shard)
+	st, decided := m.coord.State().Shard(shard)
+	switch {
+	case !ok:
+		err = fmt.Errorf("%w: %q in shard %s", ErrUnknownNode, node, shard)
+	case !decided || st.Pending != nil:
+		err = fmt.Errorf("%w: shard %s is not in a decided state", ErrRefused, shard)
+	case !st.IsStale(node):
+		err = fmt.Errorf("%w: %s is not stale", ErrRefused, node)
+	case m.rewinder == nil:
+		err = ErrNoRewinder
 	}
-	st, ok := m.coord.State().Shard(shard)
-	if !ok || st.Pending != nil {
-		return fmt.Errorf("%w: shard %s is not in a decided state", ErrRefused, shard)
-	}
-	if !st.IsStale(node) {
-		return fmt.Errorf("%w: %s is not stale", ErrRefused, node)
-	}
-	if m.rewinder == nil {
-		return ErrNoRewinder
+	unlock()
+	if err != nil {
+		return err
 	}
 	primary, _ := sc.cfg.node(st.Primary)
 	req := RewindRequest{
@@ -262,13 +265,24 @@ func (m *Manager) Rejoin(ctx context.Context, shard, node string) error {
 	if err := m.setReadOnly(ctx, n, false); err != nil {
 		m.log.Warn("lift soft fence", zap.String("node", node), zap.Error(err))
 	}
+	sc, unlock, err = m.lockShard(shard)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for attempt := 0; ; attempt++ {
 		st, _ = m.coord.State().Shard(shard)
+		if st.Pending != nil || st.Primary != primary.Name {
+			return fmt.Errorf("%w: the primary changed while %s was rewound; run REJOIN again", ErrRefused, node)
+		}
+		if !st.IsStale(node) {
+			break
+		}
 		next := st.Clone()
 		next.Stale = slices.DeleteFunc(next.Stale, func(s string) bool { return s == node })
 		next.Reason = "rejoined " + node
 		err = m.coord.Propose(ctx, st.Version, next)
-		if !errors.Is(err, cluster.ErrConflict) || attempt == 3 {
+		if err == nil || !errors.Is(err, cluster.ErrConflict) || attempt == 3 {
 			break
 		}
 	}

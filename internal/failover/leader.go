@@ -333,6 +333,10 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 	if graceErr != nil {
 		return graceErr
 	}
+	if receiving(sc, st, obs) { // a freeze failed (a slow or briefly unreachable replica): again
+		m.freeze(ctx, sc, st, obs, "")
+		obs = m.probeAll(ctx, sc)
+	}
 	if p.Candidate == "" && p.Kind == cluster.KindFailover {
 		if o := obs[p.From]; o.Up && !o.InRecovery && o.Epoch < st.Term {
 			return m.reinstate(ctx, sc, st, "primary answered again before a candidate was chosen")
@@ -391,6 +395,17 @@ func (m *Manager) freeze(ctx context.Context, sc *shardCtl, st cluster.ShardStat
 		}()
 	}
 	wg.Wait()
+}
+
+// receiving reports whether a replica that is not stale still runs a WAL
+// receiver (its position may still move).
+func receiving(sc *shardCtl, st cluster.ShardState, obs map[string]cluster.NodeObservation) bool {
+	for _, n := range sc.cfg.Nodes {
+		if o := obs[n.Name]; o.Up && o.InRecovery && o.Receiver != "" && !st.IsStale(n.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // promoteAndRecord promotes node, carries the synchronous replication
