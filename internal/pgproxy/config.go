@@ -42,6 +42,9 @@ type Config struct {
 	// Listen is the Postgres protocol address clients connect to.
 	// Default: 127.0.0.1:6432.
 	Listen string `yaml:"listen"`
+	// TLS offers encrypted client connections; absent means clear text
+	// only (SSLRequest is answered 'N').
+	TLS *TLSConfig `yaml:"tls"`
 	// MaxClientConn caps concurrent client connections; more are refused
 	// with SQLSTATE 53300. Default: 1000.
 	MaxClientConn int `yaml:"max_client_conn"`
@@ -336,6 +339,9 @@ func (c *Config) Validate() error {
 		config.In("pool", c.Pool.Validate()),
 		config.In("routing", c.Routing.Validate()),
 		config.In("health", c.Health.Validate()),
+	}
+	if c.TLS != nil {
+		errs = append(errs, config.In("tls", c.TLS.Validate()))
 	}
 	if c.MaxClientConn < 1 {
 		errs = append(errs, config.Errorf("max_client_conn", "must be at least 1"))

@@ -3,6 +3,7 @@ package pgproxy
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,6 +67,7 @@ type runtime struct {
 	clusters   map[string]*cluster
 	nodes      map[string]*node // by nodeID
 	classifier classifier
+	tls        *tls.Config // nil: SSLRequest is answered 'N'
 }
 
 type userEntry struct {
@@ -107,6 +109,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 // pools (connections) where they still fit.
 func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
 	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}, nodes: map[string]*node{}}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.serverConfig()
+		if err != nil {
+			return nil, err
+		}
+		rt.tls = tc
+	}
 	if prev != nil && reflect.DeepEqual(prev.cfg.Routing.Classifier, cfg.Routing.Classifier) {
 		rt.classifier = prev.classifier // keep its cache
 	} else {

@@ -3,6 +3,7 @@ package pgproxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,11 +78,14 @@ func parseStartupParams(body []byte) (map[string]string, error) {
 	}
 }
 
-// negotiate reads packets until a StartupMessage, answering SSLRequest and
-// GSSENCRequest with 'N' and serving a CancelRequest (then it returns nil).
-func (srv *Server) negotiate(conn net.Conn) (*startup, error) {
+// negotiate reads packets until a StartupMessage. It answers SSLRequest
+// with 'S' and a TLS handshake when TLS is configured (the session then
+// continues on the TLS connection), else with 'N', as it does
+// GSSENCRequest, and serves a CancelRequest (then it returns nil).
+func (srv *Server) negotiate(s *session) (*startup, error) {
+	encrypted := false
 	for i := 0; i < 3; i++ {
-		code, body, err := readStartupPacket(conn)
+		code, body, err := readStartupPacket(s.cc)
 		if err != nil {
 			return nil, err
 		}
@@ -90,11 +94,26 @@ func (srv *Server) negotiate(conn net.Conn) (*startup, error) {
 			if len(body) != 0 {
 				return nil, fmt.Errorf("%w: malformed encryption request", errProtocol)
 			}
-			// TLS is not offered (yet): the client goes on in clear text or
-			// gives up, as with a server that has ssl=off.
-			if _, err := conn.Write([]byte{'N'}); err != nil {
+			tc := srv.rt.Load().tls
+			if code == codeGSSENC || tc == nil || encrypted || len(s.cc.peeked) > 0 {
+				// No TLS here: the client goes on in clear text or gives
+				// up, as with a server that has ssl=off. (Bytes sent before
+				// our answer would bypass TLS: refuse to upgrade then.)
+				if _, err := s.conn.Write([]byte{'N'}); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if _, err := s.conn.Write([]byte{'S'}); err != nil {
 				return nil, err
 			}
+			tlsConn := tls.Server(s.conn, tc)
+			if err := tlsConn.Handshake(); err != nil {
+				return nil, fmt.Errorf("%w: TLS handshake: %v", errProtocol, err)
+			}
+			s.conn = tlsConn
+			s.cc = &clientConn{Conn: tlsConn}
+			encrypted = true
 			continue
 		case codeCancel:
 			if len(body) < 8 || len(body) > 260 {
@@ -102,6 +121,9 @@ func (srv *Server) negotiate(conn net.Conn) (*startup, error) {
 			}
 			srv.cancel(binary.BigEndian.Uint32(body[:4]), body[4:])
 			return nil, nil
+		}
+		if tc := srv.rt.Load().cfg.TLS; tc != nil && tc.Require && !encrypted {
+			return nil, &loginError{code: "28000", msg: "SSL/TLS is required: connect with sslmode=require"}
 		}
 		major, minor := uint16(code>>16), uint16(code&0xffff)
 		if major != 3 {
@@ -187,7 +209,7 @@ func clientSettings(params map[string]string) map[string]string {
 func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 	_ = s.conn.SetDeadline(time.Now().Add(loginTimeout))
 	defer func() { _ = s.conn.SetDeadline(time.Time{}) }()
-	st, err := srv.negotiate(s.cc)
+	st, err := srv.negotiate(s)
 	if err != nil || st == nil {
 		return nil, err
 	}
