@@ -44,7 +44,8 @@ type Node struct {
 	role    Role
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been reaped
-	paused  bool
+	paused  []int         // processes stopped by Pause
+	killed  []int         // processes of the last Kill/Stop, to outwait on Start
 	logFile *os.File
 }
 
@@ -114,10 +115,9 @@ func (n *Node) Start(ctx context.Context) error {
 		n.mu.Unlock()
 		return nil
 	}
-	if n.cmd != nil {
-		pgid := n.cmd.Process.Pid
+	if old := n.killed; len(old) > 0 {
 		n.mu.Unlock()
-		if err := waitUntil(ctx, func() bool { return !groupAlive(pgid) }); err != nil {
+		if err := waitUntil(ctx, func() bool { return !anyAlive(old) }); err != nil {
 			return fmt.Errorf("pgtest: %s: old processes still alive: %w", n.Name, err)
 		}
 		n.mu.Lock()
@@ -140,7 +140,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	n.cmd, n.exited, n.paused = cmd, exited, false
+	n.cmd, n.exited, n.paused, n.killed = cmd, exited, nil, nil
 	n.mu.Unlock()
 	return n.waitReady(ctx, exited)
 }
@@ -183,24 +183,40 @@ func (n *Node) Stop(ctx context.Context) error {
 		return nil
 	}
 	pid, exited := n.cmd.Process.Pid, n.exited
-	if n.paused {
-		_ = syscall.Kill(-pid, syscall.SIGCONT)
-		n.paused = false
+	if n.paused != nil {
+		signalAll(n.paused, syscall.SIGCONT)
+		n.paused = nil
 	}
+	procs := serverProcesses(pid)
+	n.killed = procs
 	n.mu.Unlock()
 	_ = syscall.Kill(pid, syscall.SIGINT)
 	select {
 	case <-exited:
 	case <-ctx.Done():
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		n.hardKill(pid)
 		<-exited
 		return fmt.Errorf("pgtest: %s did not stop in time, killed: %w", n.Name, ctx.Err())
 	}
-	return waitUntil(ctx, func() bool { return !groupAlive(pid) })
+	return waitUntil(ctx, func() bool { return !anyAlive(procs) })
 }
 
-// Kill SIGKILLs the postmaster and every process of its group at once, as a
-// crash of the node's host would, and waits until they are gone.
+// hardKill SIGKILLs the postmaster and everything it forked. The
+// postmaster is stopped first so it cannot fork while the list is made.
+func (n *Node) hardKill(postmaster int) []int {
+	_ = syscall.Kill(postmaster, syscall.SIGSTOP)
+	procs := serverProcesses(postmaster)
+	signalAll(procs, syscall.SIGKILL)
+	signalAll(procs, syscall.SIGCONT) // a stopped process dies on SIGKILL anyway; harmless
+	n.mu.Lock()
+	n.killed = append(n.killed, procs...)
+	n.mu.Unlock()
+	return procs
+}
+
+// Kill SIGKILLs the postmaster and every process it forked (backends,
+// walsenders, background workers) at once, as a crash of the node's host
+// would, and waits until they are gone.
 func (n *Node) Kill() error {
 	n.mu.Lock()
 	if !n.runningLocked() {
@@ -208,34 +224,43 @@ func (n *Node) Kill() error {
 		return ErrNotRunning
 	}
 	pid, exited := n.cmd.Process.Pid, n.exited
-	n.paused = false
+	n.paused = nil
 	n.mu.Unlock()
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
-		return fmt.Errorf("pgtest: kill %s: %w", n.Name, err)
-	}
+	procs := n.hardKill(pid)
 	<-exited
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return waitUntil(ctx, func() bool { return !groupAlive(pid) })
+	return waitUntil(ctx, func() bool { return !anyAlive(procs) })
 }
 
-// Pause freezes the node's whole process group (SIGSTOP): the server stops
-// answering but keeps its connections open, like a hung host.
-func (n *Node) Pause() error { return n.signalGroup(syscall.SIGSTOP, true) }
-
-// Resume undoes Pause (SIGCONT).
-func (n *Node) Resume() error { return n.signalGroup(syscall.SIGCONT, false) }
-
-func (n *Node) signalGroup(sig syscall.Signal, paused bool) error {
+// Pause freezes the postmaster and every process it forked (SIGSTOP): the
+// server stops answering but keeps its connections open, like a hung host.
+// Walsenders stop streaming and open sessions stop committing too.
+func (n *Node) Pause() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.runningLocked() {
 		return ErrNotRunning
 	}
-	if err := syscall.Kill(-n.cmd.Process.Pid, sig); err != nil {
-		return fmt.Errorf("pgtest: signal %s: %w", n.Name, err)
+	pid := n.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pgtest: pause %s: %w", n.Name, err)
 	}
-	n.paused = paused
+	procs := serverProcesses(pid) // the postmaster is stopped: the list is complete
+	signalAll(procs, syscall.SIGSTOP)
+	n.paused = procs
+	return nil
+}
+
+// Resume undoes Pause (SIGCONT to every process Pause stopped).
+func (n *Node) Resume() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.runningLocked() {
+		return ErrNotRunning
+	}
+	signalAll(n.paused, syscall.SIGCONT)
+	n.paused = nil
 	return nil
 }
 
@@ -354,11 +379,10 @@ func (n *Node) destroy() {
 	n.logFile = nil
 	n.mu.Unlock()
 	if running {
-		_ = syscall.Kill(-pid, syscall.SIGCONT)
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		procs := n.hardKill(pid)
 		<-exited
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = waitUntil(ctx, func() bool { return !groupAlive(pid) })
+		_ = waitUntil(ctx, func() bool { return !anyAlive(procs) })
 		cancel()
 	}
 	if f != nil {

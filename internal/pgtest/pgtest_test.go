@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -121,14 +123,27 @@ func TestStopStartPauseResume(t *testing.T) {
 	if err := p.Exec(ctx, "INSERT INTO t VALUES (1)"); err != nil {
 		t.Fatal(err)
 	}
+	// A session opened before the pause must freeze too: its backend is a
+	// child of the postmaster in a session of its own.
+	open, err := pgx.Connect(ctx, p.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close(context.Background())
 	if err := p.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	err := p.Exec(short, "SELECT 1")
+	err = p.Exec(short, "SELECT 1")
 	cancel()
 	if err == nil {
-		t.Fatal("paused server answered")
+		t.Fatal("paused server answered a new connection")
+	}
+	short, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = open.Exec(short, "SELECT count(*) FROM t")
+	cancel()
+	if err == nil {
+		t.Fatal("a session opened before the pause kept answering")
 	}
 	if err := p.Resume(); err != nil {
 		t.Fatal(err)
@@ -136,9 +151,14 @@ func TestStopStartPauseResume(t *testing.T) {
 	if err := p.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("after resume: %v", err)
 	}
-	// Kill then Start again: crash recovery keeps committed rows.
+	// Kill then Start again: crash recovery keeps committed rows, and no
+	// process of the killed server survives.
+	procs := serverProcesses(p.Pid())
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
+	}
+	if anyAlive(procs) {
+		t.Fatal("backends survived Kill")
 	}
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -176,13 +196,14 @@ func TestCloseRemovesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pids := []int{c.Nodes[0].Pid(), c.Nodes[1].Pid()}
+	pids := append(serverProcesses(c.Nodes[0].Pid()), serverProcesses(c.Nodes[1].Pid())...)
+	if len(pids) < 6 {
+		t.Fatalf("only %d server processes found: children not discovered", len(pids))
+	}
 	base := c.base
 	c.Close()
-	for _, pid := range pids {
-		if groupAlive(pid) {
-			t.Errorf("process group %d still alive", pid)
-		}
+	if anyAlive(pids) {
+		t.Errorf("server processes still alive after Close")
 	}
 	if _, err := os.Stat(base); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s not removed: %v", base, err)

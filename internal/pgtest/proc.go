@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -49,19 +48,22 @@ func (r *runAs) chown(path string) error {
 	return os.Chown(path, r.uid, r.gid)
 }
 
-// groupAlive reports whether any live (non-zombie) process is in process
-// group pgid. Zombies do not count: orphaned server children that were
-// killed may wait to be reaped by init, but they hold no resources.
-func groupAlive(pgid int) bool {
-	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
+// procInfo is one line of /proc/PID/stat, the fields we need.
+type procInfo struct {
+	pid, ppid int
+	zombie    bool
+}
+
+// processes lists every process on the machine.
+func processes() []procInfo {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return true
+		return nil
 	}
+	var out []procInfo
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
@@ -74,13 +76,53 @@ func groupAlive(pgid int) bool {
 			continue
 		}
 		fields := bytes.Fields(data[i+1:])
-		if len(fields) < 3 {
+		if len(fields) < 2 {
 			continue
 		}
-		if string(fields[0]) == "Z" {
-			continue
+		ppid, _ := strconv.Atoi(string(fields[1]))
+		out = append(out, procInfo{pid: pid, ppid: ppid, zombie: string(fields[0]) == "Z"})
+	}
+	return out
+}
+
+// serverProcesses returns the postmaster and every live process it forked
+// (backends, walsenders, background workers, and their children). The
+// children call setsid(), so they are not in the postmaster's process
+// group: signalling the group alone would miss them.
+func serverProcesses(postmaster int) []int {
+	procs := processes()
+	children := map[int][]int{}
+	for _, p := range procs {
+		if !p.zombie {
+			children[p.ppid] = append(children[p.ppid], p.pid)
 		}
-		if pg, _ := strconv.Atoi(string(fields[2])); pg == pgid {
+	}
+	out := []int{postmaster}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// signalAll sends sig to every pid; vanished ones are ignored.
+func signalAll(pids []int, sig syscall.Signal) {
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// anyAlive reports whether any of pids is still a live (non-zombie)
+// process. Zombies do not count: killed orphans may wait to be reaped by
+// init, but they hold no resources.
+func anyAlive(pids []int) bool {
+	live := map[int]bool{}
+	for _, p := range processes() {
+		if !p.zombie {
+			live[p.pid] = true
+		}
+	}
+	for _, pid := range pids {
+		if live[pid] {
 			return true
 		}
 	}
