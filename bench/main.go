@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -41,6 +42,7 @@ type options struct {
 	profile   string // auto | always | never
 	list      bool
 	markdown  string
+	render    string
 	wrkDur    time.Duration
 	openDur   time.Duration
 	pgDur     time.Duration
@@ -78,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.profile, "profile", "auto", "CPU-profile the tiergate engine under load: auto (when a goal is not met) | always | never")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
 	fs.StringVar(&o.markdown, "markdown", "", "print a Markdown summary of the results/*.json in this directory and exit")
+	fs.StringVar(&o.render, "render", "", "redraw the SVG of every results/*.json in this directory and exit")
 	fs.DurationVar(&o.wrkDur, "wrk-duration", 0, "closed-loop (wrk) run length (default 10s; 5s for edge-features; 1s smoke)")
 	fs.DurationVar(&o.openDur, "latency-duration", 0, "open-loop run length per rate (default 3s; 1s smoke)")
 	fs.DurationVar(&o.pgDur, "pg-duration", 0, "pgbench run length (default 3s; 1s smoke)")
@@ -117,6 +120,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if o.markdown != "" {
 		if err := writeMarkdown(stdout, o.markdown); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if o.render != "" {
+		if err := renderAll(o.render); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
@@ -163,4 +173,20 @@ func runChild(ctx context.Context, c childOptions, stdout io.Writer) (bool, erro
 		return true, serveDBProxyProfiled(ctx, c.serveDB, c.cpuprofile, stdout)
 	}
 	return false, nil
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// errUsage reports a bad command line.
+func errUsage(format string, args ...any) error {
+	return fmt.Errorf("usage: "+format, args...)
 }

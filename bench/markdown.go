@@ -57,4 +57,27 @@ func writeMarkdown(w io.Writer, dir string) error {
 	return nil
 }
 
+// renderAll rewrites the SVG of every results/*.json in dir (after a
+// change to the charts, without measuring again).
+func renderAll(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r Result
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if err := os.WriteFile(strings.TrimSuffix(f, ".json")+".svg", []byte(renderSVG(&r)), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }

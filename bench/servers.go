@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"strings"
 	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
@@ -80,20 +78,4 @@ func serveUntil(ctx context.Context, srv *fasthttp.Server, ln net.Listener) erro
 	case <-ctx.Done():
 		return srv.Shutdown()
 	}
-}
-
-// splitList splits a comma-separated flag value.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// errUsage reports a bad command line.
-func errUsage(format string, args ...any) error {
-	return fmt.Errorf("usage: "+format, args...)
 }

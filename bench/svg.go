@@ -63,10 +63,21 @@ func renderSVG(res *Result) string {
 	}
 	for _, f := range res.Failures {
 		y += goalLineH
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#9a6700">⚠ %s</text>`+"\n", margin, y, esc(truncate(firstLine(f), 150)))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#9a6700">⚠ %s</text>`+"\n", margin, y, esc(truncate(failureSummary(f), 150)))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// failureSummary shortens a failure to "who: what went wrong", dropping
+// the command line when the message carries a server error.
+func failureSummary(f string) string {
+	line := firstLine(f)
+	who, _, _ := strings.Cut(line, ":")
+	if i := strings.Index(line, "ERROR:"); i >= 0 {
+		return who + ": " + strings.TrimSpace(line[i:])
+	}
+	return line
 }
 
 // isLatencyGroup: a group of percentile metrics is drawn as lines.
@@ -112,7 +123,7 @@ func drawBars(b *strings.Builder, title string, ms []*Metric, res *Result, color
 		if names := distinctNames(ms); names > 1 {
 			label = m.System + " " + m.Name
 		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="end" transform="rotate(-30 %.1f %d)" font-size="11">%s</text>`+"\n", cx+4, h-plotB+14, cx+4, h-plotB+14, esc(truncate(label, 22)))
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="end" transform="rotate(-30 %.1f %d)" font-size="11">%s</text>`+"\n", cx+4, h-plotB+14, cx+4, h-plotB+14, esc(truncate(label, 17)))
 		if !m.Median.ok() {
 			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#cf222e">no data</text>`+"\n", cx, ypos(0)-6)
 			continue
