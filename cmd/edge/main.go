@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/internal/admin"
+	"github.com/tiergate/tiergate/internal/dashboard"
 	"github.com/tiergate/tiergate/internal/httpproxy"
 	"github.com/tiergate/tiergate/internal/logging"
 )
@@ -73,6 +74,7 @@ func serveWithPoll(ctx context.Context, path string, cfg *httpproxy.Config, log 
 	adm := admin.New(cfg.Admin, log, reg)
 	adm.Handle("GET /status", eng.StatusHandler())
 	adm.Handle("POST /cache/purge", eng.PurgeHandler())
+	adm.Handle("GET /{$}", dashboard.Edge())
 	adm.SetReady(eng.Ready)
 	aln, err := adm.Listen()
 	if err != nil {

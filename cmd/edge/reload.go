@@ -1,8 +1,8 @@
 package main
 
 import (
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"os"
 	"os/signal"
 	"syscall"

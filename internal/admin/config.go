@@ -13,9 +13,10 @@ type Config struct {
 	// binaries may choose another default port). Binding anything but a
 	// loopback address requires Token, or AllowInsecure.
 	Listen string `yaml:"listen"`
-	// Token, when set, is required as "Authorization: Bearer <token>" on
-	// every admin endpoint except /healthz and /readyz (probes carry no
-	// credentials). Use ${ENV} to keep it out of the file.
+	// Token, when set, is required as "Authorization: Bearer <token>" (or
+	// ?token=<token>, for a browser opening the status page) on every admin
+	// endpoint except /healthz and /readyz (probes carry no credentials).
+	// Use ${ENV} to keep it out of the file.
 	Token string `yaml:"token"`
 	// AllowInsecure allows a non-loopback Listen without Token. Default: false.
 	AllowInsecure bool `yaml:"allow_insecure"`

@@ -83,6 +83,11 @@ func (s *Server) auth(h http.Handler) http.Handler {
 		tok := *s.token.Load()
 		if tok != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				// Browsers opening a status page cannot set the header:
+				// accept ?token= as well.
+				got, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
+			}
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tiergate-admin"`)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)

@@ -73,6 +73,8 @@ func TestEndpoints(t *testing.T) {
 		{"/metrics", "sekret", 200, "go_goroutines"},
 		{"/status", "", 401, ""},
 		{"/status", "sekret", 200, `{"ok":true}`},
+		{"/status?token=sekret", "", 200, `{"ok":true}`},
+		{"/status?token=nope", "", 401, ""},
 	}
 	for _, tc := range tests {
 		code, body := get(t, base+tc.path, tc.token)

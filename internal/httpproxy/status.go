@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/tiergate/tiergate/internal/httpcache"
 )
 
 // Status is the JSON document served at the admin listener's /status.
 type Status struct {
 	Upstreams []UpstreamStatus `json:"upstreams"`
+	// Caches holds each caching route's counters, by route name.
+	Caches map[string]httpcache.Stats `json:"caches,omitempty"`
 }
 
 // UpstreamStatus describes one upstream and its backends.
@@ -63,6 +67,9 @@ func (e *Engine) Status() Status {
 			us.Backends = append(us.Backends, bs)
 		}
 		s.Upstreams = append(s.Upstreams, us)
+	}
+	if cs := e.CacheStats(); len(cs) > 0 {
+		s.Caches = cs
 	}
 	return s
 }
