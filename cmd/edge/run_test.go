@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tiergate/tiergate/internal/browsertest"
 	"github.com/tiergate/tiergate/internal/httpproxy"
 )
 
@@ -131,4 +133,64 @@ func (s *syncBuffer) Sync() error { return nil }
 
 func zapCore(w *syncBuffer) zapcore.Core {
 	return zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), w, zap.InfoLevel)
+}
+
+// TestDashboardInBrowser opens the admin dashboard in headless Chromium,
+// kills a backend, and checks the page shows it down within a few seconds.
+func TestDashboardInBrowser(t *testing.T) {
+	bin := browsertest.Require(t)
+	a := backend(t, "A")
+	bLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "B") })}
+	go func() { _ = bSrv.Serve(bLn) }()
+	t.Cleanup(func() { _ = bSrv.Close() })
+	b := bLn.Addr().String()
+
+	listen, adminAddr := freeAddr(t), freeAddr(t)
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	cfgText := fmt.Sprintf("admin: {listen: %q}\nlisteners: [{name: t, address: %q}]\nupstreams:\n  - name: web\n    backends: [{address: %q}, {address: %q}]\n    health: {active: {path: /, interval: 200ms, fall: 2, rise: 1}}\n", adminAddr, listen, a, b)
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := httpproxy.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveWithPoll(ctx, path, cfg, zap.NewNop(), time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	dash := "http://" + adminAddr + "/"
+	poll(t, "both backends up", func() bool { return strings.Contains(fetch("http://"+adminAddr+"/readyz"), "ready") })
+
+	shots := t.TempDir()
+	if dir := os.Getenv("BROWSERTEST_SHOTS"); dir != "" {
+		shots = dir // keep them, e.g. for the README
+	}
+	bctx, bcancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer bcancel()
+	dom, err := browsertest.DumpDOM(bctx, bin, dash, 2500*time.Millisecond, filepath.Join(shots, "edge-up.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dom, fmt.Sprintf(`data-backend="%s" data-state="up"`, b)) {
+		t.Fatalf("dashboard does not show %s up:\n%s", b, dom)
+	}
+	_ = bSrv.Close() // kill backend B
+	killed := time.Now()
+	var shown bool
+	for time.Since(killed) < 20*time.Second && !shown {
+		dom, err = browsertest.DumpDOM(bctx, bin, dash, 2500*time.Millisecond, filepath.Join(shots, "edge-down.png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown = strings.Contains(dom, fmt.Sprintf(`data-backend="%s" data-state="down"`, b))
+	}
+	if !shown {
+		t.Fatalf("dashboard never showed the killed backend down:\n%s", dom)
+	}
+	t.Logf("killed backend shown down after %v; screenshots in %s", time.Since(killed).Round(100*time.Millisecond), shots)
 }
