@@ -8,10 +8,10 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## build: build bin/edge and bin/dbproxy
+## build: build bin/edge, bin/dbproxy, bin/demo and bin/webapp
 build:
 	mkdir -p bin
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -o bin/ ./cmd/... ./examples/webapp
 
 ## bench: side-by-side benchmarks (edge vs HAProxy/nginx, dbproxy vs PgBouncer), ~15 min;
 ##        writes bench/results/*.json and *.svg (see bench/README.md). BENCH_FLAGS=-smoke for a quick check.
@@ -19,10 +19,10 @@ BENCH_FLAGS ?=
 bench:
 	$(GO) run ./bench $(BENCH_FLAGS)
 
-## demo: the whole design on one machine (lands with the demo issue)
-demo:
-	@echo "make demo: not built yet; it lands once the edge and dbproxy engines work (see README)."
-	@echo "Meanwhile: go run ./cmd/edge -config configs/edge.yaml -check"
+## demo: the whole design on one machine; Ctrl-C stops it. LOAD=1 drives traffic.
+demo: build
+	@./scripts/ensure-postgres
+	./bin/demo -bin bin $(if $(LOAD),-load,) $(DEMO_FLAGS)
 
 clean:
 	rm -rf bin

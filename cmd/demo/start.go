@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tiergate/tiergate/internal/pgtest"
+)
+
+const (
+	proxyCount = 3
+	webCount   = 3
+	shardCount = 2
+)
+
+// start brings the system up bottom to top and waits until the edge is
+// ready.
+func (d *demo) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for _, b := range []string{"edge", "dbproxy", "webapp"} {
+		if _, err := os.Stat(filepath.Join(d.opts.bin, b)); err != nil {
+			return fmt.Errorf("binary %s missing in %s: run make build", b, d.opts.bin)
+		}
+	}
+	step("starting %d PostgreSQL shards (a primary and 2 streaming replicas each)", shardCount)
+	if err := d.startShards(ctx); err != nil {
+		return err
+	}
+	step("starting %d dbproxy peers", proxyCount)
+	if err := d.startProxies(ctx); err != nil {
+		return err
+	}
+	step("starting %d web app instances", webCount)
+	if err := d.startWebs(ctx); err != nil {
+		return err
+	}
+	step("starting the edge")
+	return d.startEdge(ctx)
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("demo: "+format+"\n", args...)
+}
+
+func (d *demo) startShards(ctx context.Context) error {
+	schema, err := os.ReadFile(filepath.Join(d.opts.repo, "examples/webapp/schema.sql"))
+	if err != nil {
+		return err
+	}
+	clusters := make([]*pgtest.Cluster, shardCount)
+	errs := make([]error, shardCount)
+	var wg sync.WaitGroup
+	for i := range shardCount {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := pgtest.StartCluster(ctx, pgtest.Spec{Name: fmt.Sprintf("shard%d", i), Replicas: 2,
+				Conf: map[string]string{"max_prepared_transactions": "20", "max_connections": "300"}})
+			if err == nil {
+				// The schema goes to every shard directly; the app's
+				// statements then go through dbproxy.
+				err = c.Primary().Exec(ctx, string(schema))
+			}
+			clusters[i], errs[i] = c, err
+		}()
+	}
+	wg.Wait()
+	d.mu.Lock()
+	for _, c := range clusters {
+		if c != nil {
+			d.clusters = append(d.clusters, c)
+		}
+	}
+	d.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (d *demo) startProxies(ctx context.Context) error {
+	for i := range proxyCount {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		admin, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		ep := endpoint{name: fmt.Sprintf("dbproxy%d", i+1), addr: addr, admin: admin}
+		cfg := d.proxyConfig(ep)
+		path := d.path(ep.name + ".yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			return err
+		}
+		p, err := d.spawn(ep.name, "dbproxy", "-config", path)
+		if err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, "http://"+admin+"/readyz", p); err != nil {
+			return err
+		}
+		d.proxies = append(d.proxies, ep)
+	}
+	return nil
+}
+
+// proxyConfig is one dbproxy peer's config. Until dbproxy shards, the app's
+// database is the first shard, with reads on its replicas.
+func (d *demo) proxyConfig(ep endpoint) string {
+	c := d.clusters[0]
+	var replicas []string
+	for _, r := range c.Replicas() {
+		replicas = append(replicas, r.Addr())
+	}
+	return fmt.Sprintf(`log: {level: info, format: console}
+admin: {listen: %q}
+listen: %q
+admin_users: [admin]
+pool: {size: 10}
+health: {interval: 500ms, timeout: 400ms, fall: 2, rise: 1}
+users:
+  - {name: app, password: app, server_user: postgres, server_password: unused}
+  - {name: admin, password: admin, server_user: postgres, server_password: unused}
+databases:
+  app:
+    server_database: postgres
+    primary: %q
+    replicas: [%s]
+`, ep.admin, ep.addr, c.Primary().Addr(), strings.Join(quoteAll(replicas), ", "))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+func (d *demo) startWebs(ctx context.Context) error {
+	for i := range webCount {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		ep := endpoint{name: fmt.Sprintf("web%d", i+1), addr: addr}
+		proxy := d.proxies[i%len(d.proxies)] // each app host talks to its sidecar proxy
+		dsn := fmt.Sprintf("postgres://app:app@%s/app?sslmode=disable", proxy.addr)
+		p, err := d.spawn(ep.name, "webapp", "-listen", addr, "-name", ep.name, "-db", dsn)
+		if err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, "http://"+addr+"/healthz", p); err != nil {
+			return err
+		}
+		d.webs = append(d.webs, ep)
+	}
+	return nil
+}
+
+func (d *demo) startEdge(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	d.edge = endpoint{name: "edge", addr: addr, admin: admin}
+	var backends []string
+	for _, w := range d.webs {
+		backends = append(backends, fmt.Sprintf("{address: %q}", w.addr))
+	}
+	static, _ := filepath.Abs(filepath.Join(d.opts.repo, "examples/webapp/static"))
+	cfg := fmt.Sprintf(`log: {level: info, format: console}
+admin: {listen: %q}
+access_log: {enabled: true, output: %q}
+listeners: [{name: public, address: %q}]
+upstreams:
+  - name: web
+    backends: [%s]
+    balancer: {policy: round_robin}
+    health:
+      active: {path: /healthz, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
+routes:
+  - name: static
+    match: {path_prefix: /static/}
+    static: {root: %q, strip_prefix: /static}
+  - name: feed
+    match: {path: /, methods: [GET, HEAD]}
+    upstream: web
+    cache: {enabled: true, stale_if_error: 1m}
+  - name: app
+    upstream: web
+`, admin, d.path("edge-access.log"), addr, strings.Join(backends, ", "), static)
+	path := d.path("edge.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	p, err := d.spawn("edge", "edge", "-config", path)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, "http://"+admin+"/readyz", p)
+}
