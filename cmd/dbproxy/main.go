@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/internal/admin"
+	"github.com/tiergate/tiergate/internal/dashboard"
 	"github.com/tiergate/tiergate/internal/logging"
 	"github.com/tiergate/tiergate/internal/pgproxy"
 )
@@ -79,6 +80,8 @@ func serve(ctx context.Context, path string, cfg *pgproxy.Config, log *zap.Logge
 		return fmt.Errorf("dbproxy: listen %s: %w", cfg.Listen, err)
 	}
 	adm.SetReady(srv.Ready)
+	adm.Handle("GET /status", srv.StatusHandler())
+	adm.Handle("GET /{$}", dashboard.DBProxy())
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -1,0 +1,55 @@
+package pgproxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// Status is the JSON document served at the admin listener's /status: the
+// console's SHOW NODES, POOLS and STATS tables as lists of objects (column
+// name → value), for the dashboard and for scripts.
+type Status struct {
+	Time    time.Time           `json:"time"`
+	Clients int                 `json:"clients"`
+	Nodes   []map[string]string `json:"nodes"`
+	Pools   []map[string]string `json:"pools"`
+	Stats   []map[string]string `json:"stats"`
+}
+
+// Status returns the live state of the proxy.
+func (srv *Server) Status() Status {
+	return Status{
+		Time:    time.Now().UTC(),
+		Clients: srv.Clients(),
+		Nodes:   srv.showNodes().objects(),
+		Pools:   srv.showPools().objects(),
+		Stats:   srv.showStats().objects(),
+	}
+}
+
+// StatusHandler serves Status as JSON.
+func (srv *Server) StatusHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(srv.Status())
+	})
+}
+
+// objects turns the table's rows into column-keyed objects.
+func (t *table) objects() []map[string]string {
+	out := make([]map[string]string, 0, len(t.rows))
+	for _, r := range t.rows {
+		m := make(map[string]string, len(t.cols))
+		for i, c := range t.cols {
+			if i < len(r) {
+				m[c] = r[i]
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
