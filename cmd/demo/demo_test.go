@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tiergate/tiergate/internal/pgtest"
+)
+
+// TestDemoScripted runs `demo` as a user would: start it, wait for ready,
+// run the tour's checks, kill a web server, check the site still serves
+// logins and posts, stop it with SIGINT, and check nothing is left behind.
+func TestDemoScripted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and starts six PostgreSQL servers")
+	}
+	if _, err := pgtest.FindBinDir(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	repo, _ := filepath.Abs("../..")
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/edge", "./cmd/dbproxy", "./cmd/demo", "./examples/webapp")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ready := filepath.Join(t.TempDir(), "ready.json")
+	var out strings.Builder
+	cmd := exec.Command(filepath.Join(bin, "demo"), "-bin", bin, "-repo", repo, "-ready-file", ready, "-for", "4m")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-exited:
+		default:
+		}
+	})
+	start := time.Now()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("demo exited early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo not ready in 2 minutes\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("demo ready after %v", time.Since(start).Round(100*time.Millisecond))
+	data, err := os.ReadFile(ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tour struct {
+		Edge    struct{ Addr, Admin string }
+		Proxies []struct{ Addr string }
+		Webs    []struct {
+			Name string
+			PID  int
+		}
+		Dir string
+	}
+	if err := json.Unmarshal(data, &tour); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + tour.Edge.Addr
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	fetch := func(method, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == "POST" {
+			resp, err = c.PostForm(base+path, form)
+		} else {
+			resp, err = c.Get(base + path)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	// Tour: balancing across the web servers.
+	seen := map[string]bool{}
+	for range 12 {
+		resp, _ := fetch("GET", "/login", nil)
+		seen[resp.Header.Get("X-Backend")] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("X-Backend values over 12 requests: %v", seen)
+	}
+	// Tour: the feed is cached by the edge.
+	fetch("GET", "/", nil)
+	if resp, _ := fetch("GET", "/", nil); resp.Header.Get("X-Cache") != "HIT" {
+		t.Errorf("feed X-Cache = %q", resp.Header.Get("X-Cache"))
+	}
+	// Tour: static assets from the edge.
+	var css string
+	entries, _ := os.ReadDir(filepath.Join(repo, "examples/webapp/static"))
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".css") {
+			css = e.Name()
+		}
+	}
+	if resp, _ := fetch("GET", "/static/"+css, nil); resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Errorf("static: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	// Tour: SHOW NODES on the admin console.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, "postgres://admin:admin@"+tour.Proxies[0].Addr+"/tiergate?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := admin.Query(ctx, "SHOW NODES", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	rows.Close()
+	admin.Close(ctx)
+	if n == 0 {
+		t.Error("SHOW NODES returned no nodes")
+	}
+
+	// Kill one web server: the site keeps serving signups, logins and posts.
+	if err := syscall.Kill(tour.Webs[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	csrf := func(page string) string {
+		_, body := fetch("GET", page, nil)
+		i := strings.Index(body, `name="csrf_token" value="`)
+		if i < 0 {
+			t.Fatalf("no csrf token on %s", page)
+		}
+		body = body[i+len(`name="csrf_token" value="`):]
+		return body[:strings.IndexByte(body, '"')]
+	}
+	user := fmt.Sprintf("demo%d", time.Now().UnixNano()%1_000_000)
+	for i := range 10 {
+		if resp, body := fetch("GET", "/login", nil); resp.StatusCode != 200 {
+			t.Fatalf("request %d after the kill: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if resp, body := fetch("POST", "/signup", url.Values{"name": {user}, "password": {"demo-password-1"}, "csrf_token": {csrf("/login")}}); resp.StatusCode != 200 {
+		t.Fatalf("signup: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := fetch("POST", "/posts", url.Values{"body": {"hello from the scripted demo"}, "csrf_token": {csrf("/me")}}); resp.StatusCode != 200 || !strings.Contains(body, "hello from the scripted demo") {
+		t.Fatalf("post: %d %s", resp.StatusCode, body)
+	}
+
+	// Stop: Ctrl-C leaves nothing behind.
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("demo exit: %v\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("demo did not stop\n%s", out.String())
+	}
+	if _, err := os.Stat(tour.Dir); !os.IsNotExist(err) {
+		t.Errorf("temp dir %s left behind", tour.Dir)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, 0); err == nil {
+		t.Errorf("processes of the demo's group still running")
+	}
+	for _, w := range tour.Webs[1:] {
+		if err := syscall.Kill(w.PID, 0); err == nil {
+			t.Errorf("web server %s still running", w.Name)
+		}
+	}
+}
