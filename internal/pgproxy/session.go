@@ -367,6 +367,22 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 		}
 		return s.flush()
 	}
+	if s.server == nil && !flushOnly && onlyNamedParses(s.batch.items) {
+		// A Parse-only unit outside a transaction (libpq's PQprepare)
+		// needs no server: the statement is prepared on whichever
+		// connection first runs it (buildWire re-prepares). So a client
+		// that prepares while other clients hold every connection is not
+		// blocked behind them (pgbench -M prepared multiplexes clients on
+		// a thread and would deadlock). A syntax error surfaces at the
+		// statement's first Bind instead of here.
+		for _, it := range s.batch.items {
+			if it.kind == 'P' {
+				s.send(synthParseComplete)
+			}
+		}
+		s.send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		return s.flush()
+	}
 	class := s.batch.class
 	start := time.Now()
 	var err error
@@ -391,6 +407,19 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 		s.afterUnit(class, flushOnly)
 	}
 	return nil
+}
+
+// onlyNamedParses reports a unit of named Parses ended by one Sync.
+func onlyNamedParses(items []batchItem) bool {
+	if len(items) < 2 || items[len(items)-1].kind != 'S' {
+		return false
+	}
+	for _, it := range items[:len(items)-1] {
+		if it.kind != 'P' || it.stmt == nil || it.stmt.proxyName == "" {
+			return false
+		}
+	}
+	return true
 }
 
 func onlySynthOrFlush(items []batchItem) bool {
