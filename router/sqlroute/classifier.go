@@ -136,8 +136,22 @@ func (c *Classifier) analyze(sql string, sc *scanResult) (d *Decision, cacheable
 	d.TablesRead = read.names
 	d.TablesWritten = written.names
 	d.Digest = sc.digest
+	d.shape = shapeOf(sql, tree)
 	applyHint(d, sc.hint)
+	if sc.shardHint != hintNone {
+		d.Flags |= FlagShardHint
+	}
 	return d, true
+}
+
+// shapeOf builds the shard-routing shape of a parsed text.
+func shapeOf(sql string, tree *pg_query.ParseResult) *shape {
+	lits := newLitIndex(sql)
+	sh := &shape{stmts: make([]stmtShape, 0, len(tree.Stmts))}
+	for _, raw := range tree.Stmts {
+		sh.stmts = append(sh.stmts, buildShape(raw.GetStmt(), lits))
+	}
+	return sh
 }
 
 // combine merges the results of a query's statements: the primary if any
@@ -205,6 +219,9 @@ func unparsable(sc *scanResult, reason string) *Decision {
 		d.Flags |= FlagMultiStatement
 	}
 	applyHint(d, sc.hint)
+	if sc.shardHint != hintNone {
+		d.Flags |= FlagShardHint
+	}
 	return d
 }
 

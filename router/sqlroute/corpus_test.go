@@ -167,7 +167,9 @@ func uncached(c *Classifier, sql string) Decision {
 		return d
 	}
 	d, _ := c.analyze(sql, &sc)
-	return *d
+	out := *d
+	out.shape = nil // positions differ between same-shape texts; ShardRouter tests cover shapes
+	return out
 }
 
 // otherLiterals rewrites every literal of sql to a different value of the

@@ -181,12 +181,16 @@ const (
 	// FlagClearsPrepared: DISCARD ALL or DEALLOCATE, which drop prepared
 	// statements on the server connection (protocol-level ones included).
 	FlagClearsPrepared
+	// FlagShardHint: a /* tiergate: shard=N */ or /* tiergate: shard_key=K */
+	// comment names the shard; ShardRouter.Route reads its value from the
+	// text (values are not part of the digest).
+	FlagShardHint
 )
 
 var flagNames = [...]string{
 	"write", "txn-control", "read-only-txn", "session-state", "listen",
 	"advisory-lock", "hint", "multi-statement", "proxy-setting", "unparsable",
-	"pin", "clears-prepared",
+	"pin", "clears-prepared", "shard-hint",
 }
 
 // Has reports whether all bits of f2 are set in f.
@@ -238,14 +242,21 @@ func (r Route) String() string {
 	return "Route(" + strconv.Itoa(int(r)) + ")"
 }
 
-// SettingRoute is the name (without the "tiergate." prefix) of the only
-// proxy-local setting so far.
-const SettingRoute = "route"
+// Names (without the "tiergate." prefix) of the proxy-local settings.
+const (
+	// SettingRoute: primary, replica or auto.
+	SettingRoute = "route"
+	// SettingShard: the shard (name or number) a sharded database's
+	// statements go to, overriding their shard keys.
+	SettingShard = "shard"
+	// SettingShardKey: a shard key value the statements are routed by.
+	SettingShardKey = "shard_key"
+)
 
 // ProxySetting describes a SET, RESET or SHOW of a tiergate.* variable.
 type ProxySetting struct {
-	// Name is the variable name without the "tiergate." prefix ("route");
-	// empty when the statement is not a proxy setting.
+	// Name is the variable name without the "tiergate." prefix (route,
+	// shard or shard_key); empty when the statement is not a proxy setting.
 	Name string
 	// Show is true for SHOW tiergate.<name>: the session layer answers it.
 	Show bool
@@ -255,6 +266,9 @@ type ProxySetting struct {
 	// Local is true for SET LOCAL: the value lasts until the end of the
 	// current transaction.
 	Local bool
+	// Value is the new value of tiergate.shard or tiergate.shard_key as
+	// written ("" for RESET and SET ... TO DEFAULT).
+	Value string
 }
 
 // Decision is where a statement (or multi-statement simple query) goes and
@@ -287,6 +301,9 @@ type Decision struct {
 	TablesWritten []string
 	// Digest is the normalised-text digest of the statement (see Digest).
 	Digest uint64
+	// shape is what ShardRouter needs from the parse tree; nil when the
+	// text was not parsed.
+	shape *shape
 }
 
 // Has reports whether all bits of f are set in d.Flags.

@@ -16,15 +16,18 @@ import (
 //     placeholder "$?", and a comma-separated run of placeholders collapses
 //     into one, so IN (1, 2, 3) and IN (4) share a shape;
 //   - a routing hint comment becomes "/*tiergate:primary*/" or
-//     "/*tiergate:replica*/";
+//     "/*tiergate:replica*/", a shard hint "/*tiergate:shard*/" or
+//     "/*tiergate:shard_key*/" (its value is not part of the digest);
 //   - empty statements (stray semicolons) are dropped, as is a trailing ";";
 //   - an unterminated string, quoted identifier or comment, or a number
 //     with trailing junk (123abc), becomes "$!".
 const (
-	placeholder    = "$?"
-	badToken       = "$!"
-	hintPrimaryTok = "/*tiergate:primary*/"
-	hintReplicaTok = "/*tiergate:replica*/"
+	placeholder     = "$?"
+	badToken        = "$!"
+	hintPrimaryTok  = "/*tiergate:primary*/"
+	hintReplicaTok  = "/*tiergate:replica*/"
+	hintShardTok    = "/*tiergate:shard*/"
+	hintShardKeyTok = "/*tiergate:shard_key*/"
 )
 
 // Digest returns the 64-bit xxhash of the normalised text of sql. Statements
@@ -61,6 +64,12 @@ type scanResult struct {
 	// bad is set when the text has an unterminated string, quoted
 	// identifier or comment.
 	bad bool
+	// shardHint is hintShard or hintShardKey when a shard hint comment is
+	// present (the last one wins), shardHintVal its value as written.
+	shardHint    hint
+	shardHintVal string
+	// lits, when set by the caller, receives the literal runs of the text.
+	lits *litRuns
 }
 
 // normalizer feeds normalised tokens to an xxhash digest through a small
@@ -226,6 +235,7 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 	z.d.Reset()
 	l := lexer{s: sql}
 	var st stmtState
+	minusAt := -1 // position of a '-' ending the previous token, if it was an operator
 	for {
 		// Inline fast path for the commonest case, an identifier or
 		// keyword after optional whitespace; l.next handles the rest.
@@ -250,12 +260,23 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 			}
 		}
 		text := sql[t.start:t.end]
+		minus := minusAt
+		minusAt = -1
 		switch t.kind {
 		case tokHint:
 			z.begin()
-			if t.hint == hintPrimary {
+			switch t.hint {
+			case hintShard, hintShardKey:
+				if t.hint == hintShard {
+					z.writeString(hintShardTok)
+				} else {
+					z.writeString(hintShardKeyTok)
+				}
+				sc.shardHint, sc.shardHintVal = parseHint(text[2 : len(text)-2])
+				continue
+			case hintPrimary:
 				z.writeString(hintPrimaryTok)
-			} else {
+			default:
 				z.writeString(hintReplicaTok)
 			}
 			switch {
@@ -269,6 +290,9 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 			z.begin()
 			z.writeLower(text)
 		case tokString, tokNumber:
+			if sc.lits != nil {
+				sc.lits.add(t.start, t.end, minus, z.lastPlaceholder && z.pendingComma)
+			}
 			z.placeholder()
 		case tokBad:
 			z.begin()
@@ -304,6 +328,9 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 		case tokOp:
 			z.begin()
 			z.writeString(text)
+			if text[len(text)-1] == '-' {
+				minusAt = t.end - 1
+			}
 		default: // tokQuotedIdent, tokParam
 			z.begin()
 			z.writeString(text)

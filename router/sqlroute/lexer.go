@@ -14,7 +14,7 @@ const (
 	tokParam               // $1
 	tokOp                  // operator: + - * / < > = ~ ! @ # % ^ & | ` ? and runs of them
 	tokPunct               // ( ) [ ] , ; . : :: := and any other single byte
-	tokHint                // a /* tiergate: primary|replica */ comment
+	tokHint                // a /* tiergate: primary|replica|shard=N|shard_key=K */ comment
 	tokBad                 // malformed: unterminated string, quoted identifier or comment (runs to the end), or number with trailing junk
 )
 
@@ -25,6 +25,8 @@ const (
 	hintNone hint = iota
 	hintPrimary
 	hintReplica
+	hintShard    // /* tiergate: shard=N */ (a shard number or name)
+	hintShardKey // /* tiergate: shard_key=K */
 )
 
 // token is one lexical token: s[start:end] of the lexed text.
@@ -71,7 +73,7 @@ func (l *lexer) next() token {
 			if !l.skipBlockComment() {
 				return token{kind: tokBad, start: start, end: len(s)}
 			}
-			if h := parseHint(s[start+2 : l.pos-2]); h != hintNone {
+			if h, _ := parseHint(s[start+2 : l.pos-2]); h != hintNone {
 				return token{kind: tokHint, hint: h, start: start, end: l.pos}
 			}
 		default:
@@ -279,25 +281,46 @@ func (l *lexer) number(start int) token {
 	return token{kind: kind, start: start, end: i}
 }
 
-// parseHint recognises the body of a /* tiergate: primary|replica */ comment
-// (case-insensitive, any spacing). Anything else is an ordinary comment.
-func parseHint(body string) hint {
+// parseHint recognises the body of a /* tiergate: primary|replica */ or
+// /* tiergate: shard=N */ or /* tiergate: shard_key=K */ comment
+// (case-insensitive keywords, any spacing; a value may be 'quoted'), and
+// returns the shard or key value as written. Anything else is an ordinary
+// comment.
+func parseHint(body string) (hint, string) {
 	body = trimSpace(body)
 	const prefix = "tiergate"
 	if len(body) < len(prefix) || !strings.EqualFold(body[:len(prefix)], prefix) {
-		return hintNone
+		return hintNone, ""
 	}
 	body = trimSpace(body[len(prefix):])
 	if body == "" || body[0] != ':' {
-		return hintNone
+		return hintNone, ""
 	}
-	switch v := trimSpace(body[1:]); {
+	v := trimSpace(body[1:])
+	switch {
 	case strings.EqualFold(v, "primary"):
-		return hintPrimary
+		return hintPrimary, ""
 	case strings.EqualFold(v, "replica"):
-		return hintReplica
+		return hintReplica, ""
 	}
-	return hintNone
+	name, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return hintNone, ""
+	}
+	name, value = trimSpace(name), trimSpace(value)
+	if len(value) >= 2 && value[0] == '\'' && value[len(value)-1] == '\'' {
+		value = value[1 : len(value)-1]
+	}
+	if value == "" || strings.ContainsAny(value, "'") {
+		return hintNone, ""
+	}
+	switch {
+	case strings.EqualFold(name, "shard"):
+		return hintShard, value
+	case strings.EqualFold(name, "shard_key"):
+		return hintShardKey, value
+	}
+	return hintNone, ""
 }
 
 func trimSpace(s string) string {

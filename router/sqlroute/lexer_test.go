@@ -65,24 +65,32 @@ func TestLexer(t *testing.T) {
 
 func TestParseHint(t *testing.T) {
 	tests := []struct {
-		body string
-		want hint
+		body  string
+		want  hint
+		value string
 	}{
-		{" tiergate: primary ", hintPrimary},
-		{"tiergate:replica", hintReplica},
-		{"\tTIERGATE :\nREPLICA\t", hintReplica},
-		{"tiergate: Primary", hintPrimary},
-		{"tiergate primary", hintNone},
-		{"tiergate: primary, replica", hintNone},
-		{"tiergate:", hintNone},
-		{"tiergat: primary", hintNone},
-		{"xtiergate: primary", hintNone},
-		{"tiergate: sideways", hintNone},
-		{"", hintNone},
+		{" tiergate: shard=1 ", hintShard, "1"},
+		{"tiergate: SHARD = s2", hintShard, "s2"},
+		{"tiergate: shard_key=42", hintShardKey, "42"},
+		{"tiergate:shard_key = 'a b'", hintShardKey, "a b"},
+		{"tiergate: shard_key=", hintNone, ""},
+		{"tiergate: shard_key='it''s'", hintNone, ""},
+		{"tiergate: shardkey=1", hintNone, ""},
+		{" tiergate: primary ", hintPrimary, ""},
+		{"tiergate:replica", hintReplica, ""},
+		{"\tTIERGATE :\nREPLICA\t", hintReplica, ""},
+		{"tiergate: Primary", hintPrimary, ""},
+		{"tiergate primary", hintNone, ""},
+		{"tiergate: primary, replica", hintNone, ""},
+		{"tiergate:", hintNone, ""},
+		{"tiergat: primary", hintNone, ""},
+		{"xtiergate: primary", hintNone, ""},
+		{"tiergate: sideways", hintNone, ""},
+		{"", hintNone, ""},
 	}
 	for _, tc := range tests {
-		if got := parseHint(tc.body); got != tc.want {
-			t.Errorf("parseHint(%q) = %d, want %d", tc.body, got, tc.want)
+		if got, v := parseHint(tc.body); got != tc.want || v != tc.value {
+			t.Errorf("parseHint(%q) = %d %q, want %d %q", tc.body, got, v, tc.want, tc.value)
 		}
 	}
 }

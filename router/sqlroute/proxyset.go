@@ -70,7 +70,7 @@ func parseProxySetting(sql string) (ProxySetting, Kind, error) {
 	if !ok {
 		return ProxySetting{}, KindProxySet, errMalformed()
 	}
-	if name != SettingRoute {
+	if name != SettingRoute && name != SettingShard && name != SettingShardKey {
 		return ProxySetting{}, KindProxySet, fmt.Errorf("%w: unknown setting tiergate.%s", ErrProxySetting, name)
 	}
 	ps.Name = name
@@ -96,6 +96,27 @@ func parseProxySetting(sql string) (ProxySetting, Kind, error) {
 	}
 	v := toks[i+1]
 	var value string
+	if name != SettingRoute {
+		// A shard name or number, or a key: kept as written.
+		switch v.kind {
+		case tokIdent, tokQuotedIdent:
+			value, ok = identValue(v, sql)
+			if ok && v.kind == tokIdent && value == "default" {
+				value = ""
+			}
+		case tokString:
+			value, ok = rawStringValue(sql[v.start:v.end])
+		case tokNumber:
+			value, ok = sql[v.start:v.end], true
+		default:
+			ok = false
+		}
+		if !ok {
+			return ProxySetting{}, KindProxySet, errMalformed()
+		}
+		ps.Value = value
+		return ps, KindProxySet, nil
+	}
 	switch v.kind {
 	case tokIdent, tokQuotedIdent:
 		value, ok = identValue(v, sql)
@@ -121,7 +142,7 @@ func parseProxySetting(sql string) (ProxySetting, Kind, error) {
 }
 
 func errMalformed() error {
-	return fmt.Errorf("%w: expected SET [LOCAL] tiergate.route {TO | =} primary|replica|auto, RESET tiergate.route or SHOW tiergate.route", ErrProxySetting)
+	return fmt.Errorf("%w: expected SET [LOCAL] tiergate.<route|shard|shard_key> {TO | =} value, RESET tiergate.<name> or SHOW tiergate.<name>", ErrProxySetting)
 }
 
 // identValue returns an identifier as the server sees it: unquoted ones
@@ -138,6 +159,14 @@ func identValue(t token, sql string) (string, bool) {
 		return strings.ReplaceAll(text[1:len(text)-1], `""`, `"`), true
 	}
 	return "", false
+}
+
+// rawStringValue unquotes a plain '...' literal without changing its case.
+func rawStringValue(text string) (string, bool) {
+	if len(text) < 2 || text[0] != '\'' {
+		return "", false
+	}
+	return strings.ReplaceAll(text[1:len(text)-1], "''", "'"), true
 }
 
 // stringValue unquotes a plain '...' literal; other literal forms are not
