@@ -9,7 +9,9 @@ import (
 	"github.com/tiergate/tiergate/balancer"
 	"github.com/tiergate/tiergate/health"
 	"github.com/tiergate/tiergate/internal/admin"
+	peers "github.com/tiergate/tiergate/internal/cluster"
 	"github.com/tiergate/tiergate/internal/config"
+	"github.com/tiergate/tiergate/internal/failover"
 	"github.com/tiergate/tiergate/internal/logging"
 	"github.com/tiergate/tiergate/router/sqlroute"
 )
@@ -67,6 +69,13 @@ type Config struct {
 	Users []UserConfig `yaml:"users"`
 	// Databases maps the database name clients ask for to a cluster.
 	Databases map[string]DatabaseConfig `yaml:"databases"`
+	// Cluster joins this proxy to its peers (memberlist gossip + Raft);
+	// with Failover, the peers decide each database's primary together.
+	Cluster *peers.Config `yaml:"cluster"`
+	// Failover detects a dead primary and promotes a replica (see
+	// internal/failover). Its shards default to the databases: one shard
+	// per database, named like it, with the primary and replicas as nodes.
+	Failover *failover.Config `yaml:"failover"`
 }
 
 // PoolConfig sizes the server connection pools. There is one pool per
@@ -216,6 +225,51 @@ func (c *Config) SetDefaults() {
 			c.Databases[name] = d
 		}
 	}
+	c.setHADefaults()
+}
+
+// setHADefaults fills the cluster and failover sections: failover shards
+// default to the databases (one shard per database, its nodes named by
+// address, the configured primary first).
+func (c *Config) setHADefaults() {
+	if c.Cluster != nil {
+		c.Cluster.SetDefaults()
+	}
+	if c.Failover == nil {
+		return
+	}
+	if len(c.Failover.Shards) == 0 {
+		for _, name := range c.databaseNames() {
+			d := c.Databases[name]
+			sh := failover.ShardConfig{Name: name, Primary: d.Primary}
+			sh.Nodes = append(sh.Nodes, failover.NodeConfig{Name: d.Primary, Address: d.Primary})
+			for _, r := range d.Replicas {
+				sh.Nodes = append(sh.Nodes, failover.NodeConfig{Name: r, Address: r})
+			}
+			c.Failover.Shards = append(c.Failover.Shards, sh)
+		}
+	}
+	c.Failover.SetDefaults()
+}
+
+// validateHA checks the cluster and failover sections.
+func (c *Config) validateHA() error {
+	var errs []error
+	switch {
+	case c.Failover != nil && c.Cluster == nil:
+		errs = append(errs, config.Errorf("cluster", "is required with failover (the peers decide together; a single proxy is a one-node cluster)"))
+	case c.Cluster != nil:
+		errs = append(errs, config.In("cluster", c.Cluster.Validate()))
+	}
+	if c.Failover != nil {
+		errs = append(errs, config.In("failover", c.Failover.Validate()))
+		for i, sh := range c.Failover.Shards {
+			if _, ok := c.Databases[sh.Name]; !ok {
+				errs = append(errs, config.Errorf(config.Index("failover.shards", i)+".name", "%q is not a database", sh.Name))
+			}
+		}
+	}
+	return config.Join(errs...)
 }
 
 // SetDefaults fills in the documented defaults.
@@ -343,6 +397,7 @@ func (c *Config) Validate() error {
 	if c.TLS != nil {
 		errs = append(errs, config.In("tls", c.TLS.Validate()))
 	}
+	errs = append(errs, c.validateHA())
 	if c.MaxClientConn < 1 {
 		errs = append(errs, config.Errorf("max_client_conn", "must be at least 1"))
 	}

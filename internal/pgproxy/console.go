@@ -97,9 +97,11 @@ func (srv *Server) consoleQuery(s *session, q string) {
 		s.sendTable(srv.showStats(), "SHOW")
 	case "show config":
 		s.sendTable(srv.showConfig(), "SHOW")
+	case "show failover":
+		s.sendTable(srv.showFailover(), "SHOW")
 	case "show help", "help":
 		t := &table{cols: []string{"command"}}
-		for _, c := range []string{"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW NODES", "SHOW STATS", "SHOW CONFIG", "RELOAD", "PAUSE", "RESUME"} {
+		for _, c := range []string{"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW NODES", "SHOW STATS", "SHOW CONFIG", "SHOW FAILOVER", "RELOAD", "PAUSE", "RESUME", "FAILOVER TO <node> [IN <db>]", "SWITCHOVER TO <node> [IN <db>]", "REJOIN <node> [IN <db>]"} {
 			t.add(c)
 		}
 		s.sendTable(t, "SHOW")
@@ -131,6 +133,18 @@ func (srv *Server) consoleQuery(s *session, q string) {
 		srv.Resume()
 		s.send(&pgproto3.CommandComplete{CommandTag: []byte("RESUME")})
 	default:
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		handled, tag, err := srv.haCommand(ctx, q)
+		cancel()
+		if handled {
+			if err != nil {
+				s.send(errorResponse(sqlstateInternal, "%v", err))
+				return
+			}
+			srv.log.Warn("failover command from the console", zap.String("user", s.user), zap.String("command", strings.TrimSpace(q)))
+			s.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+			return
+		}
 		if strings.HasPrefix(cmd, "set ") {
 			// psql and drivers send SETs on connect; accept and ignore them.
 			s.send(&pgproto3.CommandComplete{CommandTag: []byte("SET")})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/tiergate/tiergate/internal/failover"
 )
 
 // Sentinel errors. The session turns them into ErrorResponses with a
@@ -61,6 +63,7 @@ const (
 	sqlstateCannotConnectNow    = "57P03"
 	sqlstateInvalidParameter    = "22023"
 	sqlstateQueryCanceled       = "57014"
+	sqlstateReadOnlyTxn         = "25006"
 )
 
 // clientError maps an error to the ErrorResponse the client sees.
@@ -95,6 +98,10 @@ func clientError(err error) *pgproto3.ErrorResponse {
 		code = sqlstateInvalidCatalog
 	case errors.Is(err, errUnsupported):
 		code = sqlstateFeatureNotSupported
+	case errors.Is(err, failover.ErrFenced):
+		// Retryable: nothing was sent; the peers are changing (or have
+		// not confirmed) the primary.
+		code, msg = sqlstateReadOnlyTxn, "cannot execute a write now: "+msg+" (retry)"
 	}
 	return &pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg}
 }

@@ -53,6 +53,7 @@ type Server struct {
 	paused   atomic.Pointer[chan struct{}]
 
 	health *health.Manager // active checks of every node
+	ha     *ha             // peers and failover; nil when not configured
 
 	mu       sync.Mutex // guards the fields below; never taken per query
 	sessions map[uint32]*session
@@ -102,6 +103,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	srv.health = hm
 	srv.metrics.registerGauges(srv)
+	if srv.ha, err = srv.newHA(cfg, opts.Registry); err != nil {
+		return nil, err
+	}
 	return srv, nil
 }
 
@@ -271,6 +275,13 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer srv.wg.Done()
 		srv.maintainLoop(bg)
 	}()
+	if srv.ha != nil {
+		srv.wg.Add(1)
+		go func() {
+			defer srv.wg.Done()
+			srv.ha.run(bg, srv.log)
+		}()
+	}
 	srv.log.Info("dbproxy listening", zap.String("addr", ln.Addr().String()))
 
 	var sessions sync.WaitGroup

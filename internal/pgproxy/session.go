@@ -525,11 +525,15 @@ func (s *session) wantsReplica(rt *runtime, c stmtClass) bool {
 
 // pickNode chooses the node for a unit.
 func (s *session) pickNode(rt *runtime, cl *cluster, wantReplica bool, exclude map[*node]bool) (*node, error) {
+	primary, perr := s.srv.primaryFor(cl)
 	if !wantReplica {
-		if exclude[cl.primary] {
+		if perr != nil {
+			return nil, perr
+		}
+		if exclude[primary] {
 			return nil, ErrNoNode
 		}
-		return cl.primary, nil
+		return primary, nil
 	}
 	var floor uint64
 	forced := s.route == routeReplica
@@ -537,9 +541,9 @@ func (s *session) pickNode(rt *runtime, cl *cluster, wantReplica bool, exclude m
 	case RYWLSN:
 		floor = s.minLSN
 	case RYWWindow:
-		if !forced && time.Now().Before(s.rywUntil) {
+		if !forced && time.Now().Before(s.rywUntil) && perr == nil {
 			cl.stats.rywPrimary.Add(1)
-			return cl.primary, nil
+			return primary, nil
 		}
 	}
 	if forced {
@@ -554,10 +558,15 @@ func (s *session) pickNode(rt *runtime, cl *cluster, wantReplica bool, exclude m
 	} else {
 		cl.stats.fallbacks.Add(1)
 	}
-	if !rt.cfg.Routing.fallback() || exclude[cl.primary] {
+	if !rt.cfg.Routing.fallback() || exclude[primary] {
 		return nil, ErrNoNode
 	}
-	return cl.primary, nil
+	if perr != nil {
+		// Reads fall back to the primary only when its fence is open:
+		// during a failover it may be the old one.
+		return nil, perr
+	}
+	return primary, nil
 }
 
 // checkout borrows a connection from n's pool and syncs its parameters.
