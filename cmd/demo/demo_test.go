@@ -86,6 +86,10 @@ func TestDemoScripted(t *testing.T) {
 			Name string
 			PID  int
 		}
+		Shards [][]struct {
+			Name, Role string
+			PID        int
+		}
 		Dir string
 	}
 	if err := json.Unmarshal(data, &tour); err != nil {
@@ -181,6 +185,41 @@ func TestDemoScripted(t *testing.T) {
 	}
 	if resp, body := fetch("POST", "/posts", url.Values{"body": {"hello from the scripted demo"}, "csrf_token": {csrf("/me")}}); resp.StatusCode != 200 || !strings.Contains(body, "hello from the scripted demo") {
 		t.Fatalf("post: %d %s", resp.StatusCode, body)
+	}
+
+	// Kill the database primary: the dbproxy peers promote a replica and
+	// the site takes logins and posts again.
+	var primaryPID int
+	for _, n := range tour.Shards[0] {
+		if n.Role == "primary" {
+			primaryPID = n.PID
+		}
+	}
+	if err := syscall.Kill(primaryPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var posted bool
+	for time.Since(killed) < 60*time.Second && !posted {
+		resp, err := c.PostForm(base+"/posts", url.Values{"body": {"after the failover"}, "csrf_token": {csrf("/me")}})
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			posted = resp.StatusCode == 200 && strings.Contains(string(b), "after the failover")
+		}
+		if !posted {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if !posted {
+		t.Fatalf("posts never worked again after the primary was killed\n%s", out.String())
+	}
+	t.Logf("posting works again %v after the primary was killed", time.Since(killed).Round(100*time.Millisecond))
+	// A fresh browser logs in (sessions live in the database, written
+	// through the new primary).
+	c.Jar, _ = cookiejar.New(nil)
+	if resp, body := fetch("POST", "/login", url.Values{"name": {user}, "password": {"demo-password-1"}, "csrf_token": {csrf("/login")}}); resp.StatusCode != 200 || !strings.Contains(body, "after the failover") {
+		t.Fatalf("login after the failover: %d", resp.StatusCode)
 	}
 
 	// Stop: Ctrl-C leaves nothing behind.

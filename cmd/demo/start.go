@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +35,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err := d.startShards(ctx); err != nil {
 		return err
 	}
-	step("starting %d dbproxy peers", proxyCount)
+	step("starting %d dbproxy peers (gossip, Raft and failover on)", proxyCount)
 	if err := d.startProxies(ctx); err != nil {
 		return err
 	}
@@ -83,6 +85,8 @@ func (d *demo) startShards(ctx context.Context) error {
 }
 
 func (d *demo) startProxies(ctx context.Context) error {
+	type peer struct{ gossip, raft string }
+	peers := make([]peer, proxyCount)
 	for i := range proxyCount {
 		addr, err := freeAddr()
 		if err != nil {
@@ -92,8 +96,38 @@ func (d *demo) startProxies(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		ep := endpoint{name: fmt.Sprintf("dbproxy%d", i+1), addr: addr, admin: admin}
-		cfg := d.proxyConfig(ep)
+		g, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		r, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		peers[i] = peer{g, r}
+		d.proxies = append(d.proxies, endpoint{name: fmt.Sprintf("dbproxy%d", i+1), addr: addr, admin: admin})
+	}
+	var seeds, peerList []string
+	for i, p := range peers {
+		seeds = append(seeds, fmt.Sprintf("%q", p.gossip))
+		peerList = append(peerList, fmt.Sprintf("{name: %s, raft: %q}", d.proxies[i].name, p.raft))
+	}
+	var procs []*proc
+	for i, ep := range d.proxies {
+		cfg := d.proxyConfig(ep) + fmt.Sprintf(`cluster:
+  node_name: %s
+  bind: %q
+  raft_bind: %q
+  seeds: [%s]
+  peers: [%s]
+  profile: local
+  label: tiergate-demo
+  lease: 2s
+failover:
+  failover_after: 2s
+  check_interval: 500ms
+  sslmode: disable
+`, ep.name, peers[i].gossip, peers[i].raft, strings.Join(seeds, ", "), strings.Join(peerList, ", "))
 		path := d.path(ep.name + ".yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			return err
@@ -102,12 +136,50 @@ func (d *demo) startProxies(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := waitHTTP(ctx, "http://"+admin+"/readyz", p); err != nil {
+		procs = append(procs, p)
+	}
+	for i, ep := range d.proxies {
+		if err := waitHTTP(ctx, "http://"+ep.admin+"/readyz", procs[i]); err != nil {
 			return err
 		}
-		d.proxies = append(d.proxies, ep)
+	}
+	// The peers elect a Raft leader and decide the primary; until then
+	// writes are fenced.
+	for i, ep := range d.proxies {
+		if err := waitWritesOpen(ctx, ep, procs[i]); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// waitWritesOpen polls a proxy's /status until its write fence is open for
+// every database.
+func waitWritesOpen(ctx context.Context, ep endpoint, p *proc) error {
+	c := &http.Client{Timeout: time.Second}
+	for {
+		var st struct {
+			Failover []map[string]string `json:"failover"`
+		}
+		if resp, err := c.Get("http://" + ep.admin + "/status"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			open := len(st.Failover) > 0
+			for _, f := range st.Failover {
+				open = open && f["writes_open"] == "true"
+			}
+			if open {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: writes never opened (no primary decided): %w", ep.name, ctx.Err())
+		case <-p.done:
+			return fmt.Errorf("%s exited; see its log", p.name)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // proxyConfig is one dbproxy peer's config. Until dbproxy shards, the app's

@@ -27,7 +27,11 @@ Try:
   psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW NODES'
   # kill a web server (its health check fails; the edge routes around it):
   kill %[3]d
-`, e.addr, d.proxies[0].addr, d.webPID(0), d.cssName())
+  # kill the database primary (the dbproxy peers promote a replica within seconds;
+  # watch SHOW FAILOVER or the dbproxy status page):
+  kill -9 %[5]d
+  psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW FAILOVER'
+`, e.addr, d.proxies[0].addr, d.webPID(0), d.cssName(), d.clusters[0].Primary().Pid())
 	fmt.Fprintf(w, "\nLogs and configs: %s\nPress Ctrl-C to stop everything.\n", d.dir)
 }
 
@@ -37,11 +41,15 @@ func (d *demo) tourJSON() string {
 		Name, Addr, Admin string
 		PID               int `json:",omitempty"`
 	}
+	type node struct {
+		Name, Role, Addr string
+		PID              int
+	}
 	out := struct {
 		Edge    svc
 		Proxies []svc
 		Webs    []svc
-		Shards  [][]string
+		Shards  [][]node
 		Dir     string
 	}{Edge: svc{Name: "edge", Addr: d.edge.addr, Admin: d.edge.admin}, Dir: d.dir}
 	for _, p := range d.proxies {
@@ -51,9 +59,9 @@ func (d *demo) tourJSON() string {
 		out.Webs = append(out.Webs, svc{Name: w.name, Addr: w.addr, PID: d.webPID(i)})
 	}
 	for _, c := range d.clusters {
-		var nodes []string
+		var nodes []node
 		for _, n := range c.Nodes {
-			nodes = append(nodes, fmt.Sprintf("%s %s %s", n.Name, n.Role(), n.Addr()))
+			nodes = append(nodes, node{Name: n.Name, Role: string(n.Role()), Addr: n.Addr(), PID: n.Pid()})
 		}
 		out.Shards = append(out.Shards, nodes)
 	}

@@ -15,16 +15,20 @@ type Status struct {
 	Nodes   []map[string]string `json:"nodes"`
 	Pools   []map[string]string `json:"pools"`
 	Stats   []map[string]string `json:"stats"`
+	// Failover is the peers' decided state per database (empty without
+	// failover): term, primary, whether this proxy's write fence is open.
+	Failover []map[string]string `json:"failover,omitempty"`
 }
 
 // Status returns the live state of the proxy.
 func (srv *Server) Status() Status {
 	return Status{
-		Time:    time.Now().UTC(),
-		Clients: srv.Clients(),
-		Nodes:   srv.showNodes().objects(),
-		Pools:   srv.showPools().objects(),
-		Stats:   srv.showStats().objects(),
+		Time:     time.Now().UTC(),
+		Clients:  srv.Clients(),
+		Nodes:    srv.showNodes().objects(),
+		Pools:    srv.showPools().objects(),
+		Stats:    srv.showStats().objects(),
+		Failover: srv.showFailover().objects(),
 	}
 }
 
