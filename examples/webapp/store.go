@@ -113,11 +113,21 @@ func (s *store) createUser(ctx context.Context, id int64, name, passwordHash str
 	return fmt.Errorf("insert user: %w", err)
 }
 
+// primaryHint sends a read to the primary through dbproxy (a comment, so
+// plain PostgreSQL ignores it). The web tier is stateless: a user may sign
+// up through one instance and log in, or see their new post, through
+// another, whose database connection never saw the write. dbproxy's
+// read-your-writes covers one connection; reads that must see the user's
+// own recent writes (logins, sessions, the user's page) therefore go to
+// the primary, and only the public feed, where a second of staleness is
+// fine (the edge caches it anyway), is read from replicas.
+const primaryHint = "/* tiergate: primary */ "
+
 // userIDByName looks a name up in the reference table.
 func (s *store) userIDByName(ctx context.Context, name string) (int64, error) {
 	var id int64
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT user_id FROM usernames WHERE name = $1", name).Scan(&id)
+		return c.QueryRow(ctx, primaryHint + "SELECT user_id FROM usernames WHERE name = $1", name).Scan(&id)
 	})
 	return id, notFound(err)
 }
@@ -126,7 +136,7 @@ func (s *store) userIDByName(ctx context.Context, name string) (int64, error) {
 func (s *store) passwordHash(ctx context.Context, id int64) (string, error) {
 	var h string
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT password_hash FROM users WHERE user_id = $1", id).Scan(&h)
+		return c.QueryRow(ctx, primaryHint + "SELECT password_hash FROM users WHERE user_id = $1", id).Scan(&h)
 	})
 	return h, notFound(err)
 }
@@ -135,7 +145,7 @@ func (s *store) passwordHash(ctx context.Context, id int64) (string, error) {
 func (s *store) user(ctx context.Context, id int64) (user, error) {
 	u := user{ID: id}
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT name, created_at FROM users WHERE user_id = $1", id).Scan(&u.Name, &u.Created)
+		return c.QueryRow(ctx, primaryHint + "SELECT name, created_at FROM users WHERE user_id = $1", id).Scan(&u.Name, &u.Created)
 	})
 	return u, notFound(err)
 }
@@ -156,7 +166,7 @@ func (s *store) createSession(ctx context.Context, k sessionKey, expires time.Ti
 func (s *store) sessionUser(ctx context.Context, k sessionKey) (user, error) {
 	u := user{ID: k.UserID}
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT u.name, u.created_at
+		return c.QueryRow(ctx, primaryHint+`SELECT u.name, u.created_at
 FROM sessions s JOIN users u ON u.user_id = s.user_id
 WHERE s.user_id = $1 AND u.user_id = $1 AND s.token_hash = $2 AND s.expires_at > now()`,
 			k.UserID, k.hash()).Scan(&u.Name, &u.Created)
@@ -183,7 +193,7 @@ func (s *store) createPost(ctx context.Context, p post) error {
 
 // userPosts returns a user's newest posts (one shard).
 func (s *store) userPosts(ctx context.Context, id int64) ([]post, error) {
-	return s.posts(ctx, "SELECT user_id, post_id, author, body, created_at FROM posts WHERE user_id = $1 ORDER BY created_at DESC LIMIT "+strconv.Itoa(feedLimit), id)
+	return s.posts(ctx, primaryHint+"SELECT user_id, post_id, author, body, created_at FROM posts WHERE user_id = $1 ORDER BY created_at DESC LIMIT "+strconv.Itoa(feedLimit), id)
 }
 
 // feed returns the newest posts of all users: the one cross-shard query,
