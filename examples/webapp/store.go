@@ -127,7 +127,7 @@ const primaryHint = "/* tiergate: primary */ "
 func (s *store) userIDByName(ctx context.Context, name string) (int64, error) {
 	var id int64
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, primaryHint + "SELECT user_id FROM usernames WHERE name = $1", name).Scan(&id)
+		return c.QueryRow(ctx, primaryHint+"SELECT user_id FROM usernames WHERE name = $1", name).Scan(&id)
 	})
 	return id, notFound(err)
 }
@@ -136,7 +136,7 @@ func (s *store) userIDByName(ctx context.Context, name string) (int64, error) {
 func (s *store) passwordHash(ctx context.Context, id int64) (string, error) {
 	var h string
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, primaryHint + "SELECT password_hash FROM users WHERE user_id = $1", id).Scan(&h)
+		return c.QueryRow(ctx, primaryHint+"SELECT password_hash FROM users WHERE user_id = $1", id).Scan(&h)
 	})
 	return h, notFound(err)
 }
@@ -145,7 +145,7 @@ func (s *store) passwordHash(ctx context.Context, id int64) (string, error) {
 func (s *store) user(ctx context.Context, id int64) (user, error) {
 	u := user{ID: id}
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, primaryHint + "SELECT name, created_at FROM users WHERE user_id = $1", id).Scan(&u.Name, &u.Created)
+		return c.QueryRow(ctx, primaryHint+"SELECT name, created_at FROM users WHERE user_id = $1", id).Scan(&u.Name, &u.Created)
 	})
 	return u, notFound(err)
 }
