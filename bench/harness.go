@@ -91,7 +91,7 @@ func runHarness(ctx context.Context, o options, args []string, stdout, stderr io
 	}
 	// Other users (pgbouncer runs as postgres) must reach files under it.
 	_ = os.Chmod(tmp, 0o755)
-	h := &harness{opts: o, root: root, tmp: tmp, self: self, procs: newProcSet(tmp), bins: map[string]string{}, out: stdout, fdLimit: int(fdLimit),
+	h := &harness{opts: o, root: root, tmp: tmp, self: self, procs: newProcSet(tmp), bins: map[string]string{}, fdLimit: int(fdLimit),
 		prog: newProgress(stderr)}
 	defer func() {
 		h.procs.stopAll()

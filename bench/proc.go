@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -253,39 +252,6 @@ func (b *syncBuffer) Bytes() []byte {
 }
 
 func (b *syncBuffer) String() string { return string(b.Bytes()) }
-
-// dialCheck succeeds once addr accepts TCP connections.
-func dialCheck(addr string) func() error {
-	return func() error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	}
-}
-
-// readLine reads one line from r with a deadline (children report
-// readiness on stdout).
-func readLine(ctx context.Context, r *bufio.Reader, timeout time.Duration) (string, error) {
-	type res struct {
-		s   string
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		s, err := r.ReadString('\n')
-		ch <- res{s, err}
-	}()
-	select {
-	case v := <-ch:
-		return v.s, v.err
-	case <-time.After(timeout):
-		return "", fmt.Errorf("no line within %v", timeout)
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
 
 func tailLines(s string, n int) string {
 	end := len(s)

@@ -83,7 +83,7 @@ func (h *harness) startHTTPSystem(ctx context.Context, kind, label string, backe
 	ready := httpCheck(addr, "/")
 	switch name {
 	case sysPassthrough:
-		argv = []string{h.self, "-passthrough", addr, "-upstreams", joinComma(backends)}
+		argv = []string{h.self, "-passthrough", addr, "-upstreams", strings.Join(backends, ",")}
 	case sysEdge:
 		admin, err := freeAddr()
 		if err != nil {
@@ -319,5 +319,3 @@ func both(a, b func() error) func() error {
 		return b()
 	}
 }
-
-func joinComma(xs []string) string { return strings.Join(xs, ",") }
