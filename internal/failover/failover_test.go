@@ -187,7 +187,7 @@ func TestLagTooHighBlocksAutomaticFailover(t *testing.T) {
 	before := h.state("p1")
 	old := before.Primary
 	ctx := testCtx(t, 2*time.Minute)
-	var frozen []int
+	var frozen []*pgtest.Node
 	for _, r := range h.pg.Nodes[1:] {
 		frozen = append(frozen, freeze(t, r)...)
 	}

@@ -1,7 +1,6 @@
 package failover_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -546,59 +545,20 @@ func durations(ds []time.Duration) string {
 	return fmt.Sprintf("n=%d min=%s median=%s max=%s", len(s), s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
 
-// freeze stops a node's postmaster and every one of its children.
-// pgtest's Pause signals the postmaster's process group, but PostgreSQL
-// children call setsid(), so they keep running (walsenders keep streaming,
-// open sessions keep committing); a hung host stops them all.
-func freeze(t *testing.T, n *pgtest.Node) []int {
+// freeze stops a node's postmaster and every one of its children
+// (pgtest.Node.Pause reaches the children, which run in sessions of their
+// own), like a hung host.
+func freeze(t *testing.T, n *pgtest.Node) []*pgtest.Node {
 	t.Helper()
-	pid := n.Pid()
-	if pid == 0 {
-		t.Fatalf("%s is not running", n.Name)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := n.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	pids := append(childrenOf(pid), pid)
-	for _, p := range pids {
-		_ = syscall.Kill(p, syscall.SIGSTOP)
-	}
-	return pids
+	return []*pgtest.Node{n}
 }
 
 // thaw resumes what freeze stopped.
-func thaw(pids []int) {
-	for _, p := range pids {
-		_ = syscall.Kill(p, syscall.SIGCONT)
+func thaw(nodes []*pgtest.Node) {
+	for _, n := range nodes {
+		_ = n.Resume()
 	}
-}
-
-// childrenOf lists the processes whose parent is pid.
-func childrenOf(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(data, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(data[i+1:])
-		if len(f) > 1 {
-			if pp, _ := strconv.Atoi(string(f[1])); pp == pid {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
