@@ -3,7 +3,10 @@ package httpproxy
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,17 +63,19 @@ func (c *AccessLogConfig) Validate() error {
 	return config.Join(errs...)
 }
 
-// accessLog writes one line per request through a buffered zap core, so a
-// request pays for encoding into memory but not for a write syscall.
+// accessLog writes one JSON line per request into a buffered writer: the
+// request pays for appending bytes to a pooled buffer, not for a write
+// syscall nor for a structured encoder (hand-written appends cost a third
+// of zap's field encoding, which showed in the edge-features benchmark).
 type accessLog struct {
-	log      *zap.Logger
 	ws       *zapcore.BufferedWriteSyncer
 	settings atomic.Pointer[AccessLogConfig]
 	file     *os.File
+	bufs     sync.Pool
 }
 
-func newAccessLog(c AccessLogConfig, parent *zap.Logger) (*accessLog, error) {
-	a := &accessLog{}
+func newAccessLog(c AccessLogConfig, _ *zap.Logger) (*accessLog, error) {
+	a := &accessLog{bufs: sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}}
 	a.settings.Store(&c)
 	if !c.Enabled {
 		return a, nil
@@ -90,13 +95,6 @@ func newAccessLog(c AccessLogConfig, parent *zap.Logger) (*accessLog, error) {
 		w = f
 	}
 	a.ws = &zapcore.BufferedWriteSyncer{WS: w, Size: int(c.BufferSize), FlushInterval: time.Second}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc.MessageKey = ""
-	enc.LevelKey = ""
-	enc.CallerKey = ""
-	a.log = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), a.ws, zap.InfoLevel))
-	_ = parent
 	return a, nil
 }
 
@@ -120,7 +118,7 @@ func (a *accessLog) close() {
 }
 
 func (a *accessLog) sampled(route *httproute.Route, status int, reason string) bool {
-	if a.log == nil {
+	if a.ws == nil {
 		return false
 	}
 	if status >= 500 || reason != "" {
@@ -140,32 +138,73 @@ func (a *accessLog) sampled(route *httproute.Route, status int, reason string) b
 // per sampling).
 func (e *Engine) logAccess(ctx *fasthttp.RequestCtx, g *generation, route *httproute.Route, up *upstream, be *backend, start time.Time, retries int, reason string) {
 	status := ctx.Response.StatusCode()
-	if !e.access.sampled(route, status, reason) {
+	a := e.access
+	if !a.sampled(route, status, reason) {
 		return
 	}
-	fields := make([]zap.Field, 0, 12)
-	fields = append(fields,
-		zap.ByteString("method", ctx.Method()),
-		zap.ByteString("host", ctx.Host()),
-		zap.ByteString("uri", ctx.RequestURI()),
-		zap.Int("status", status),
-		zap.Duration("duration", time.Since(start)),
-		zap.Stringer("client", ctx.RemoteAddr()),
-	)
+	bp := a.bufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, `{"ts":"`...)
+	b = time.Now().UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, '"')
+	b = appendField(b, "method", ctx.Method())
+	b = appendField(b, "host", ctx.Host())
+	b = appendField(b, "uri", ctx.RequestURI())
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(time.Since(start).Microseconds())/1000, 'f', 3, 64)
+	b = append(b, `,"client":"`...)
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		b = tcp.AddrPort().AppendTo(b)
+	}
+	b = append(b, '"')
 	if route != nil {
-		fields = append(fields, zap.String("route", route.Name))
+		b = appendField(b, "route", route.Name)
 	}
 	if up != nil {
-		fields = append(fields, zap.String("upstream", up.name))
+		b = appendField(b, "upstream", up.name)
 	}
 	if be != nil {
-		fields = append(fields, zap.String("backend", be.b.Address))
+		b = appendField(b, "backend", be.b.Address)
 	}
 	if retries > 0 {
-		fields = append(fields, zap.Int("retries", retries))
+		b = append(b, `,"retries":`...)
+		b = strconv.AppendInt(b, int64(retries), 10)
 	}
 	if reason != "" {
-		fields = append(fields, zap.String("reason", reason))
+		b = appendField(b, "reason", reason)
 	}
-	e.access.log.Info("", fields...)
+	b = append(b, "}\n"...)
+	_, _ = a.ws.Write(b)
+	*bp = b
+	a.bufs.Put(bp)
+}
+
+// appendField appends ,"key":"value" with value escaped for JSON.
+func appendField[T string | []byte](b []byte, key string, value T) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':', '"')
+	b = appendJSONEscaped(b, value)
+	return append(b, '"')
+}
+
+// appendJSONEscaped escapes quotes, backslashes and control bytes; other
+// bytes (UTF-8 included) pass through. Invalid UTF-8 is kept as is: the
+// line stays one line, which is what log collectors need.
+func appendJSONEscaped[T string | []byte](b []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }

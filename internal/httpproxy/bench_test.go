@@ -3,6 +3,8 @@ package httpproxy
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -58,6 +60,9 @@ func BenchmarkProxy(b *testing.B) {
 		{"header_rewrite", func(c *Config) {
 			c.Routes = []httproute.RouteConfig{{Upstream: "web", RequestHeaders: httproute.HeaderOpsConfig{Set: map[string]string{"X-Env": "bench"}, Remove: []string{"X-Debug"}}, ResponseHeaders: httproute.HeaderOpsConfig{Set: map[string]string{"X-Served-By": "edge"}}}}
 		}},
+		{"access_log", func(c *Config) {
+			c.AccessLog = AccessLogConfig{Enabled: true, Output: filepath.Join(os.TempDir(), "tiergate-bench-access.log")}
+		}},
 		{"expr_route", func(c *Config) {
 			c.Routes = []httproute.RouteConfig{{Upstream: "web", Match: httproute.MatchConfig{Expr: `Header("X-User") != "" && Path startsWith "/"`}}}
 		}},
@@ -70,6 +75,7 @@ func BenchmarkProxy(b *testing.B) {
 			}
 			tc.modify(cfg)
 			c := benchEdge(b, cfg)
+			b.Cleanup(func() { _ = os.Remove(filepath.Join(os.TempDir(), "tiergate-bench-access.log")) })
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				req := fasthttp.AcquireRequest()
