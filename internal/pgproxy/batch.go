@@ -6,6 +6,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
 // preparedStmt is a statement a client prepared (Parse). Named statements
@@ -17,6 +19,11 @@ type preparedStmt struct {
 	tag       uint64 // unnamed statement: identifies this Parse
 	parse     []byte // encoded Parse under proxyName, to re-prepare it anywhere
 	class     stmtClass
+	// query, oids and dec are the text, parameter types and decision, for
+	// routing a sharded database's Binds and for fan-outs.
+	query string
+	oids  []uint32
+	dec   sqlroute.Decision
 }
 
 // batchItem is one client message of an extended-protocol batch, already
@@ -28,6 +35,7 @@ type batchItem struct {
 	unnamed    bool          // 'B'/'D': needs the client's unnamed statement ...
 	un         *preparedStmt // ... which is this one
 	synth      bool          // 'C': answered by the proxy (CloseComplete)
+	sql        string        // 'Q': the query text (sharded databases)
 }
 
 // batch collects client messages up to a Sync or Flush (or one Query).

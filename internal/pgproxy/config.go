@@ -14,6 +14,7 @@ import (
 	"github.com/tiergate/tiergate/internal/failover"
 	"github.com/tiergate/tiergate/internal/logging"
 	"github.com/tiergate/tiergate/router/sqlroute"
+	"github.com/tiergate/tiergate/shardmap"
 )
 
 // DefaultAdminListen is dbproxy's admin address when none is configured.
@@ -166,15 +167,51 @@ type UserConfig struct {
 	ServerPassword string `yaml:"server_password"`
 }
 
-// DatabaseConfig is one primary and its replicas.
+// DatabaseConfig is one primary and its replicas, or a sharded database:
+// several shards, each a primary and its replicas.
 type DatabaseConfig struct {
-	// Primary is host:port of the primary. Required.
+	// Primary is host:port of the primary. Required unless shards is set.
 	Primary string `yaml:"primary"`
 	// Replicas are host:port of the streaming replicas.
 	Replicas []string `yaml:"replicas"`
-	// ServerDatabase is the database name on the servers. Default: the key.
+	// ServerDatabase is the database name on the servers (every shard).
+	// Default: the key.
 	ServerDatabase string `yaml:"server_database"`
+	// Shards makes the database sharded: shard i of the sharding map is
+	// shards[i], a primary with its replicas (read/write split, health
+	// checks and pools apply per shard). Primary and replicas must then be
+	// empty, and sharding is required.
+	Shards []ShardConfig `yaml:"shards"`
+	// Sharding is the shard map (see package shardmap): the shard count or
+	// names, the sharded tables with their key columns and functions, and
+	// the reference tables. Required with shards.
+	Sharding *shardmap.Config `yaml:"sharding"`
+	// TwoPhaseCommit makes a write transaction that touches several shards
+	// commit with PREPARE TRANSACTION / COMMIT PREPARED, recorded in the
+	// table tiergate.twophase_decisions on shard 0 (the shards need
+	// max_prepared_transactions > 0). Without it such a transaction is
+	// refused (SQLSTATE 0A000) when it writes to a second shard. Writes
+	// that span shards by themselves (reference tables, multi-row INSERT,
+	// UPDATE/DELETE without the shard key) run in one transaction per shard,
+	// atomically across shards only with two_phase_commit. Default false.
+	TwoPhaseCommit bool `yaml:"two_phase_commit"`
+	// AllowUnsafeCrossShard runs reads that the proxy cannot merge
+	// correctly (window functions, joins of sharded tables on other columns,
+	// HAVING, ...) on every shard and concatenates the results, instead of
+	// refusing them with SQLSTATE 0A000. Default false.
+	AllowUnsafeCrossShard bool `yaml:"allow_unsafe_cross_shard"`
 }
+
+// ShardConfig is one shard of a sharded database.
+type ShardConfig struct {
+	// Primary is host:port of the shard's primary. Required.
+	Primary string `yaml:"primary"`
+	// Replicas are host:port of its streaming replicas.
+	Replicas []string `yaml:"replicas"`
+}
+
+// sharded reports whether the database is sharded.
+func (d *DatabaseConfig) sharded() bool { return len(d.Shards) > 0 || d.Sharding != nil }
 
 // LoadConfig reads, defaults and validates a dbproxy config file.
 func LoadConfig(path string) (*Config, error) {
@@ -443,7 +480,12 @@ func (c *Config) Validate() error {
 	}
 	for _, name := range c.databaseNames() {
 		d := c.Databases[name]
-		de := []error{config.CheckHostPort("primary", d.Primary, false)}
+		var de []error
+		if d.sharded() {
+			de = append(de, c.validateSharded(&d)...)
+		} else {
+			de = append(de, config.CheckHostPort("primary", d.Primary, false))
+		}
 		if name == ConsoleDatabase {
 			de = append(de, config.Errorf("", "%q is the admin console's name", name))
 		}
@@ -453,6 +495,43 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.In(config.Key("databases", name), config.Join(de...)))
 	}
 	return config.Join(errs...)
+}
+
+// validateSharded checks a sharded database's fields.
+func (c *Config) validateSharded(d *DatabaseConfig) []error {
+	var de []error
+	if d.Primary != "" || len(d.Replicas) > 0 {
+		de = append(de, config.Errorf("primary", "a sharded database lists its servers under shards, not primary/replicas"))
+	}
+	if len(d.Shards) == 0 {
+		de = append(de, config.Errorf("shards", "sharding is set: list one primary (and its replicas) per shard"))
+	}
+	for i, sh := range d.Shards {
+		se := []error{config.CheckHostPort("primary", sh.Primary, false)}
+		for j, r := range sh.Replicas {
+			se = append(se, config.CheckHostPort(config.Index("replicas", j), r, false))
+		}
+		de = append(de, config.At("shards", i, config.Join(se...)))
+	}
+	if d.Sharding == nil {
+		de = append(de, config.Errorf("sharding", "is required with shards (the shard map)"))
+		return de
+	}
+	if err := d.Sharding.Validate(); err != nil {
+		de = append(de, config.In("sharding", err))
+		return de
+	}
+	n := d.Sharding.Shards.Len()
+	if len(d.Shards) > 0 && len(d.Shards) != n {
+		de = append(de, config.Errorf("shards", "has %d entries but sharding.shards has %d shards", len(d.Shards), n))
+	}
+	if n > sqlroute.MaxRouterShards {
+		de = append(de, config.Errorf("sharding.shards", "at most %d shards are supported, got %d", sqlroute.MaxRouterShards, n))
+	}
+	if c.Pool.Mode != PoolModeTransaction {
+		de = append(de, config.Errorf("shards", "a sharded database needs pool.mode %s", PoolModeTransaction))
+	}
+	return de
 }
 
 func (c *Config) databaseNames() []string {
@@ -488,6 +567,12 @@ func (c *Config) Summary() string {
 	nodes := 0
 	for _, d := range c.Databases {
 		nodes += 1 + len(d.Replicas)
+		if d.sharded() {
+			nodes--
+			for _, sh := range d.Shards {
+				nodes += 1 + len(sh.Replicas)
+			}
+		}
 	}
 	return fmt.Sprintf("%d user(s), %d database(s) on %d node(s), listening on %s", len(c.Users), len(c.Databases), nodes, c.Listen)
 }

@@ -95,6 +95,8 @@ func (srv *Server) consoleQuery(s *session, q string) {
 		s.sendTable(srv.showNodes(), "SHOW")
 	case "show stats":
 		s.sendTable(srv.showStats(), "SHOW")
+	case "show shards":
+		s.sendTable(srv.showShards(), "SHOW")
 	case "show config":
 		s.sendTable(srv.showConfig(), "SHOW")
 	case "show failover":
@@ -157,8 +159,9 @@ func (srv *Server) consoleQuery(s *session, q string) {
 func (srv *Server) showPools() *table {
 	t := &table{cols: []string{"database", "user", "node", "role", "cl_waiting", "sv_active", "sv_idle", "sv_total", "maxwait_ms", "pool_mode"}}
 	rt := srv.rt.Load()
-	for _, name := range rt.cfg.databaseNames() {
-		for _, n := range rt.clusters[name].nodes() {
+	for _, cl := range rt.clusterList() {
+		name := cl.name
+		for _, n := range cl.nodes() {
 			pools := *n.pools.Load()
 			users := make([]string, 0, len(pools))
 			for u := range pools {
@@ -200,8 +203,9 @@ func (srv *Server) showServers() *table {
 	t := &table{cols: []string{"id", "database", "user", "node", "role", "state", "client", "backend_pid", "connect_time", "idle_ms"}}
 	rt := srv.rt.Load()
 	now := time.Now()
-	for _, name := range rt.cfg.databaseNames() {
-		for _, n := range rt.clusters[name].nodes() {
+	for _, cl := range rt.clusterList() {
+		name := cl.name
+		for _, n := range cl.nodes() {
 			for _, p := range *n.pools.Load() {
 				conns := p.snapshotConns()
 				sort.Slice(conns, func(i, j int) bool { return conns[i].id < conns[j].id })
@@ -222,8 +226,9 @@ func (srv *Server) showServers() *table {
 func (srv *Server) showNodes() *table {
 	t := &table{cols: []string{"database", "node", "role", "healthy", "in_recovery", "readable", "lsn", "lag_bytes", "lag_seconds", "last_check", "error"}}
 	rt := srv.rt.Load()
-	for _, name := range rt.cfg.databaseNames() {
-		for _, n := range rt.clusters[name].nodes() {
+	for _, cl := range rt.clusterList() {
+		name := cl.name
+		for _, n := range cl.nodes() {
 			last := ""
 			if ns := n.lastCheck.Load(); ns != 0 {
 				last = time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
@@ -236,11 +241,11 @@ func (srv *Server) showNodes() *table {
 }
 
 func (srv *Server) showStats() *table {
-	t := &table{cols: []string{"database", "primary_queries", "replica_queries", "errors", "read_retries", "ryw_primary_reads", "fallback_primary_reads"}}
+	t := &table{cols: []string{"database", "primary_queries", "replica_queries", "errors", "read_retries", "ryw_primary_reads", "fallback_primary_reads", "shard_statements"}}
 	rt := srv.rt.Load()
-	for _, name := range rt.cfg.databaseNames() {
-		st := rt.clusters[name].stats
-		t.add(name, st.primaryQueries.Load(), st.replicaQueries.Load(), st.errors.Load(), st.retries.Load(), st.rywPrimary.Load(), st.fallbacks.Load())
+	for _, cl := range rt.clusterList() {
+		st := cl.stats
+		t.add(cl.name, st.primaryQueries.Load(), st.replicaQueries.Load(), st.errors.Load(), st.retries.Load(), st.rywPrimary.Load(), st.fallbacks.Load(), st.shardStatements.Load())
 	}
 	return t
 }
@@ -273,6 +278,10 @@ func (srv *Server) showConfig() *table {
 	t.add("health.fall", c.Health.Fall)
 	for _, name := range c.databaseNames() {
 		d := c.Databases[name]
+		if d.sharded() {
+			shardConfigRows(name, &d, t)
+			continue
+		}
 		t.add("databases."+name, fmt.Sprintf("primary=%s replicas=%s server_database=%s", d.Primary, strings.Join(d.Replicas, ","), d.ServerDatabase))
 	}
 	return t

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 	if shared.c != nil {
 		shared.c.Close()
 	}
+	closeSharedShards()
 	os.Exit(code)
 }
 

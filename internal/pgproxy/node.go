@@ -118,9 +118,12 @@ func (n *node) errString() string {
 	return ""
 }
 
-// cluster is one configured database: a primary and its replicas.
+// cluster is one configured database, or one shard of a sharded database:
+// a primary and its replicas.
 type cluster struct {
-	name     string
+	name     string // the database name, or database/shard
+	db       string // the database clients name
+	shard    int    // the shard number, -1 for an unsharded database
 	serverDB string
 	primary  *node
 	replicas []*node
@@ -155,6 +158,10 @@ type clusterStats struct {
 	fallbacks      atomic.Int64 // reads sent to the primary: no replica usable
 	waitNanos      atomic.Int64
 	waits          atomic.Int64
+	// shardStatements counts the units of work routed to a shard (fan-out
+	// targets included), counted before they run; 0 for unsharded
+	// databases.
+	shardStatements atomic.Int64
 }
 
 // pickReplica chooses a replica that has replayed minLSN, skipping

@@ -51,6 +51,7 @@ type Server struct {
 	nclients atomic.Int64
 	draining atomic.Bool
 	paused   atomic.Pointer[chan struct{}]
+	writes   writeGate // PAUSE WRITES
 
 	health *health.Manager // active checks of every node
 	ha     *ha             // peers and failover; nil when not configured
@@ -65,8 +66,9 @@ type Server struct {
 type runtime struct {
 	cfg        *Config
 	users      map[string]*userEntry
-	clusters   map[string]*cluster
-	nodes      map[string]*node // by nodeID
+	clusters   map[string]*cluster   // by database name, or database/shard for a shard
+	sharded    map[string]*shardedDB // sharded databases by name
+	nodes      map[string]*node      // by nodeID
 	classifier classifier
 	tls        *tls.Config // nil: SSLRequest is answered 'N'
 }
@@ -147,63 +149,96 @@ func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
 		}
 		rt.users[u.Name] = e
 	}
-	oldNodes := map[string]*node{}
-	oldStats := map[string]*clusterStats{}
+	old := oldState{nodes: map[string]*node{}, stats: map[string]*clusterStats{}, shardStats: map[string]*shardStats{}}
 	if prev != nil {
 		for _, c := range prev.clusters {
-			oldStats[c.name] = c.stats
+			old.stats[c.name] = c.stats
 			for _, n := range c.nodes() {
-				oldNodes[c.name+"|"+n.role+"|"+n.addr] = n
+				old.nodes[c.name+"|"+n.role+"|"+n.addr] = n
 			}
+		}
+		for name, sdb := range prev.sharded {
+			old.shardStats[name] = sdb.stats
 		}
 	}
 	for _, name := range cfg.databaseNames() {
 		d := cfg.Databases[name]
-		c := &cluster{name: name, serverDB: d.ServerDatabase, stats: oldStats[name]}
-		if c.stats == nil {
-			c.stats = &clusterStats{}
-		}
-		mk := func(addr, role string) *node {
-			n := oldNodes[name+"|"+role+"|"+addr]
-			if n == nil {
-				n = newNode(name, addr, role)
+		if !d.sharded() {
+			c, err := srv.buildCluster(rt, &old, name, d.ServerDatabase, d.Primary, d.Replicas)
+			if err != nil {
+				return nil, err
 			}
-			n.maxLagBytes.Store(int64(cfg.Routing.MaxReplicaLagBytes))
-			n.maxLag.Store(int64(cfg.Routing.MaxReplicaLag))
-			pools := map[string]*pool{}
-			oldPools := *n.pools.Load()
-			for _, u := range cfg.Users {
-				if p := oldPools[u.Name]; p != nil && p.sameSettings(d.ServerDatabase, u.ServerUser, u.ServerPassword, cfg.Pool, int(cfg.MaxMessageSize)) {
-					pools[u.Name] = p
-					continue
-				}
-				p := newPool(n, u.Name, d.ServerDatabase, u.ServerUser, u.ServerPassword, cfg.Pool, int(cfg.MaxMessageSize), &srv.connIDs)
-				p.onWait = srv.metrics.poolWait
-				pools[u.Name] = p
-			}
-			n.pools.Store(&pools)
-			rt.nodes[nodeID(n)] = n
-			return n
+			c.db, c.shard = name, -1
+			rt.clusters[name] = c
+			continue
 		}
-		c.primary = mk(d.Primary, rolePrimary)
-		for _, r := range d.Replicas {
-			c.replicas = append(c.replicas, mk(r, roleReplica))
-		}
-		bal, err := balancer.New(cfg.Routing.Balancer, balancer.Options{})
+		sdb, err := srv.buildSharded(rt, &old, name, d)
 		if err != nil {
 			return nil, err
 		}
-		c.bal = bal
-		c.byBackend = map[*balancer.Backend]*node{}
-		backends := make([]*balancer.Backend, 0, len(c.replicas))
-		for _, r := range c.replicas {
-			c.byBackend[r.be] = r
-			backends = append(backends, r.be)
+		if rt.sharded == nil {
+			rt.sharded = map[string]*shardedDB{}
 		}
-		bal.Update(backends)
-		rt.clusters[name] = c
+		rt.sharded[name] = sdb
 	}
 	return rt, nil
+}
+
+// oldState is what a reload carries over from the previous runtime.
+type oldState struct {
+	nodes      map[string]*node         // by cluster key|role|addr
+	stats      map[string]*clusterStats // by cluster key
+	shardStats map[string]*shardStats   // by database
+}
+
+// buildCluster makes the cluster of one primary and its replicas under
+// key (a database name, or database/shard for a shard), reusing nodes
+// and pools of the previous runtime that still fit.
+func (srv *Server) buildCluster(rt *runtime, old *oldState, key, serverDB, primary string, replicas []string) (*cluster, error) {
+	cfg := rt.cfg
+	c := &cluster{name: key, serverDB: serverDB, stats: old.stats[key]}
+	if c.stats == nil {
+		c.stats = &clusterStats{}
+	}
+	mk := func(addr, role string) *node {
+		n := old.nodes[key+"|"+role+"|"+addr]
+		if n == nil {
+			n = newNode(key, addr, role)
+		}
+		n.maxLagBytes.Store(int64(cfg.Routing.MaxReplicaLagBytes))
+		n.maxLag.Store(int64(cfg.Routing.MaxReplicaLag))
+		pools := map[string]*pool{}
+		oldPools := *n.pools.Load()
+		for _, u := range cfg.Users {
+			if p := oldPools[u.Name]; p != nil && p.sameSettings(serverDB, u.ServerUser, u.ServerPassword, cfg.Pool, int(cfg.MaxMessageSize)) {
+				pools[u.Name] = p
+				continue
+			}
+			p := newPool(n, u.Name, serverDB, u.ServerUser, u.ServerPassword, cfg.Pool, int(cfg.MaxMessageSize), &srv.connIDs)
+			p.onWait = srv.metrics.poolWait
+			pools[u.Name] = p
+		}
+		n.pools.Store(&pools)
+		rt.nodes[nodeID(n)] = n
+		return n
+	}
+	c.primary = mk(primary, rolePrimary)
+	for _, r := range replicas {
+		c.replicas = append(c.replicas, mk(r, roleReplica))
+	}
+	bal, err := balancer.New(cfg.Routing.Balancer, balancer.Options{})
+	if err != nil {
+		return nil, err
+	}
+	c.bal = bal
+	c.byBackend = map[*balancer.Backend]*node{}
+	backends := make([]*balancer.Backend, 0, len(c.replicas))
+	for _, r := range c.replicas {
+		c.byBackend[r.be] = r
+		backends = append(backends, r.be)
+	}
+	bal.Update(backends)
+	return c, nil
 }
 
 // allPools lists the pools of a runtime.
@@ -221,8 +256,23 @@ func (rt *runtime) allPools() []*pool {
 
 func (rt *runtime) allNodes() []*node {
 	var out []*node
-	for _, name := range rt.cfg.databaseNames() {
-		out = append(out, rt.clusters[name].nodes()...)
+	for _, c := range rt.clusterList() {
+		out = append(out, c.nodes()...)
+	}
+	return out
+}
+
+// clusterList returns every cluster (unsharded databases and shards) by
+// name: "app", "shop/s0", "shop/s1", ...
+func (rt *runtime) clusterList() []*cluster {
+	names := make([]string, 0, len(rt.clusters))
+	for n := range rt.clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*cluster, len(names))
+	for i, n := range names {
+		out[i] = rt.clusters[n]
 	}
 	return out
 }
@@ -524,11 +574,30 @@ func (srv *Server) Pause(ctx context.Context) error {
 	}
 }
 
-// Resume undoes Pause.
+// Resume undoes Pause and PauseWrites.
 func (srv *Server) Resume() {
 	if ch := srv.paused.Swap(nil); ch != nil {
 		close(*ch)
 	}
+	srv.writes.resume()
+}
+
+// PauseWrites stops writes (units that may write, and transactions, wait
+// before they are routed; reads on replicas go on) and waits until no
+// write is in flight and no primary connection is lent out, or ctx ends.
+// The resharder's cutover pauses every proxy this way (console PAUSE
+// WRITES), reloads them onto the new shard map and resumes them.
+func (srv *Server) PauseWrites(ctx context.Context) error {
+	return srv.writes.pause(ctx, func() int {
+		busy := 0
+		rt := srv.rt.Load()
+		for _, c := range rt.clusters {
+			for _, p := range *c.primary.pools.Load() {
+				busy += int(p.active.Load())
+			}
+		}
+		return busy
+	})
 }
 
 // waitResumed blocks while the proxy is paused.
@@ -559,9 +628,9 @@ func (srv *Server) Ready() error {
 	}
 	rt := srv.rt.Load()
 	var down []string
-	for _, name := range rt.cfg.databaseNames() {
-		if p := rt.clusters[name].primary; !p.usable() {
-			down = append(down, name+" ("+p.addr+")")
+	for _, c := range rt.clusterList() {
+		if p := c.primary; !p.usable() {
+			down = append(down, c.name+" ("+p.addr+")")
 		}
 	}
 	if len(down) > 0 {

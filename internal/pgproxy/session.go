@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
 // clientFlushSize is how much relayed output is buffered before it is
@@ -79,11 +80,17 @@ type session struct {
 
 	pick       balancer.PickResult // the balancer's pick for the attached replica
 	attachedAt time.Time
+
+	sh *shardSession // state on a sharded database, nil otherwise
 }
 
 func (s *session) rt() *runtime { return s.srv.rt.Load() }
 
-func (s *session) classify(sql string) stmtClass { return classOf(s.rt().classifier.Classify(sql)) }
+// classify returns sql's decision and what the session acts on.
+func (s *session) classify(sql string) (sqlroute.Decision, stmtClass) {
+	d, err := s.rt().classifier.Classify(sql)
+	return d, classOf(d, err)
+}
 
 // send buffers one message for the client.
 func (s *session) send(msg pgproto3.BackendMessage) {
@@ -227,10 +234,16 @@ func (s *session) run(ctx context.Context) error {
 // canStop reports whether the session may be closed for shutdown: no
 // transaction is open (pinned or session-mode state is given up).
 func (s *session) canStop() bool {
+	if s.sh != nil {
+		return s.sh.idle()
+	}
 	return s.server == nil || (s.server.txStatus == 'I' && !s.server.needSync)
 }
 
 func (s *session) txStatus() byte {
+	if s.sh != nil {
+		return s.sh.txStatus()
+	}
 	if s.server != nil {
 		return s.server.txStatus
 	}
@@ -239,7 +252,7 @@ func (s *session) txStatus() byte {
 
 // handleQuery runs a simple query, answering tiergate.* settings itself.
 func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
-	class := s.classify(q.String)
+	d, class := s.classify(q.String)
 	if class.proxySet || class.proxyShow {
 		if !s.batch.empty() {
 			// A Query in the middle of an extended batch: run the batch
@@ -251,13 +264,23 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 				return err
 			}
 		}
-		if class.proxyErr != nil {
+		name := d.Setting.Name
+		switch {
+		case class.proxyErr != nil:
 			s.send(errorResponse(sqlstateInvalidParameter, "%v", class.proxyErr))
-		} else if class.proxyShow {
-			s.send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("tiergate.route"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
-			s.send(&pgproto3.DataRow{Values: [][]byte{[]byte(s.route.String())}})
-			s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
-		} else {
+		case name != sqlroute.SettingRoute && s.sh == nil:
+			s.send(errorResponse(sqlstateInvalidParameter, "tiergate.%s applies to sharded databases only; %s is not sharded", name, s.dbName))
+		case name != sqlroute.SettingRoute && class.proxyShow:
+			s.sendSetting("tiergate."+name, s.sh.setting(name))
+		case name != sqlroute.SettingRoute:
+			if err := s.sh.set(s, d.Setting); err != nil {
+				s.send(errorResponse(sqlstateInvalidParameter, "%v", err))
+			} else {
+				s.send(&pgproto3.CommandComplete{CommandTag: []byte("SET")})
+			}
+		case class.proxyShow:
+			s.sendSetting("tiergate.route", s.route.String())
+		default:
 			if !class.local { // SET LOCAL: accepted, no effect (a transaction is pinned anyway)
 				s.route = class.route
 			}
@@ -266,18 +289,28 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 		s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
 		return s.flush()
 	}
-	if err := s.batch.add('Q', q, batchItem{}); err != nil {
+	if err := s.batch.add('Q', q, batchItem{sql: q.String}); err != nil {
 		return err
 	}
 	s.batch.merge(class)
 	return s.runBatch(ctx, false)
 }
 
+// sendSetting answers SHOW of a proxy-local setting.
+func (s *session) sendSetting(name, value string) {
+	s.send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte(name), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
+	s.send(&pgproto3.DataRow{Values: [][]byte{[]byte(value)}})
+	s.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
+}
+
 func (s *session) addParse(m *pgproto3.Parse) error {
-	class := s.classify(m.Query)
+	d, class := s.classify(m.Query)
 	s.batch.class.replica = s.batch.class.replica && class.replica
 	if m.Name == "" {
 		st := &preparedStmt{tag: s.srv.tags.Add(1), class: class}
+		if s.sh != nil {
+			st.query, st.oids, st.dec = m.Query, append([]uint32(nil), m.ParameterOIDs...), d
+		}
 		if err := s.batch.add('P', m, batchItem{}); err != nil {
 			return err
 		}
@@ -293,6 +326,9 @@ func (s *session) addParse(m *pgproto3.Parse) error {
 		return err
 	}
 	st := &preparedStmt{proxyName: pn, parse: raw, class: class}
+	if s.sh != nil {
+		st.query, st.oids, st.dec = m.Query, append([]uint32(nil), m.ParameterOIDs...), d
+	}
 	if s.stmts == nil {
 		s.stmts = map[string]*preparedStmt{}
 	}
@@ -383,15 +419,23 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 		s.send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		return s.flush()
 	}
-	class := s.batch.class
-	start := time.Now()
-	var err error
 	select {
 	case <-s.cancelWait: // stale: meant for an earlier unit
 	default:
 	}
+	if s.sh != nil {
+		return s.runSharded(ctx, flushOnly)
+	}
+	class := s.batch.class
+	start := time.Now()
+	var err error
 	if s.server == nil {
-		err = s.runFresh(ctx, class, flushOnly)
+		rt := s.rt()
+		cl := rt.clusters[s.dbName]
+		if cl == nil {
+			return s.failUnit(errUnknownDatabase, flushOnly)
+		}
+		err = s.runFresh(ctx, cl, class, flushOnly)
 	} else {
 		s.state.Store(stateActive)
 		err = s.exchange(s.server)
@@ -434,12 +478,8 @@ func onlySynthOrFlush(items []batchItem) bool {
 // runFresh checks a server connection out for a unit, retrying reads on
 // another node when the chosen one fails before anything reached the
 // client.
-func (s *session) runFresh(ctx context.Context, class stmtClass, flushOnly bool) error {
+func (s *session) runFresh(ctx context.Context, cl *cluster, class stmtClass, flushOnly bool) error {
 	rt := s.rt()
-	cl := rt.clusters[s.dbName]
-	if cl == nil {
-		return s.failUnit(errUnknownDatabase, flushOnly)
-	}
 	s.cl = cl
 	wantReplica := s.wantsReplica(rt, class)
 	var exclude map[*node]bool
@@ -725,6 +765,10 @@ func (s *session) observe(class stmtClass, start time.Time) {
 // close ends the session: an open transaction is rolled back, session
 // state is reset, the server connection goes back to the pool.
 func (s *session) close() {
+	if s.sh != nil {
+		s.closeShards()
+		return
+	}
 	sc := s.server
 	if sc == nil {
 		return

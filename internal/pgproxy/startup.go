@@ -255,6 +255,10 @@ func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 		return st, nil
 	}
 	cl := rt.clusters[db]
+	if sdb := rt.sharded[db]; sdb != nil {
+		cl = sdb.shards[0] // its servers' defaults stand for every shard's
+		s.sh = newShardSession()
+	}
 	if cl == nil {
 		return nil, fmt.Errorf("%w: database %q does not exist", errUnknownDatabase, db)
 	}

@@ -49,7 +49,6 @@ type ShardOptions struct {
 // new one when the map changes. Route does not allocate for a statement
 // that lands on one shard by a parameter or a literal.
 type ShardRouter struct {
-	c    *Classifier
 	m    *shardmap.Map
 	opts ShardOptions
 
@@ -64,7 +63,7 @@ type rewritten struct {
 
 // NewShardRouter returns a router over m. It fails when m has more than
 // MaxRouterShards shards.
-func NewShardRouter(c *Classifier, m *shardmap.Map, opts ShardOptions) (*ShardRouter, error) {
+func NewShardRouter(m *shardmap.Map, opts ShardOptions) (*ShardRouter, error) {
 	if m.Shards() > MaxRouterShards {
 		return nil, fmt.Errorf("sqlroute: %d shards: at most %d are supported", m.Shards(), MaxRouterShards)
 	}
@@ -72,7 +71,7 @@ func NewShardRouter(c *Classifier, m *shardmap.Map, opts ShardOptions) (*ShardRo
 	if err != nil {
 		return nil, err
 	}
-	r := &ShardRouter{c: c, m: m, opts: opts, rewrites: cache}
+	r := &ShardRouter{m: m, opts: opts, rewrites: cache}
 	r.litPool.New = func() any { return &litRuns{} }
 	return r, nil
 }
@@ -189,8 +188,7 @@ func (rc *routeCtx) explain(format string, a ...any) {
 	}
 }
 
-// Route decides where sql, classified as d (by this router's Classifier),
-// runs. Errors wrap ErrCrossShard, ErrShardKeyUpdate or ErrShardKey.
+// Route decides where sql, classified as d by a Classifier, runs. Errors wrap ErrCrossShard, ErrShardKeyUpdate or ErrShardKey.
 func (r *ShardRouter) Route(sql string, d *Decision, args *ShardArgs) (ShardRoute, error) {
 	rc := routeCtx{sql: sql, d: d, args: args, r: r}
 	if args != nil && args.Explain {

@@ -36,20 +36,26 @@ func webappMap(t testing.TB, shards int) *shardmap.Map {
 	return m
 }
 
-func newTestRouter(t testing.TB, shards int, opts ShardOptions) *ShardRouter {
+// testRouter is a ShardRouter with the Classifier its decisions come from.
+type testRouter struct {
+	*ShardRouter
+	c *Classifier
+}
+
+func newTestRouter(t testing.TB, shards int, opts ShardOptions) testRouter {
 	t.Helper()
 	c, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewShardRouter(c, webappMap(t, shards), opts)
+	r, err := NewShardRouter(webappMap(t, shards), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return testRouter{r, c}
 }
 
-func shardOf(t testing.TB, r *ShardRouter, key int64) int {
+func shardOf(t testing.TB, r testRouter, key int64) int {
 	t.Helper()
 	s, err := r.m.ShardFor("users", shardmap.Int64Key(key))
 	if err != nil {
@@ -59,7 +65,7 @@ func shardOf(t testing.TB, r *ShardRouter, key int64) int {
 }
 
 // keysOn returns n distinct keys on shard s, and one key on another shard.
-func keysOn(t testing.TB, r *ShardRouter, s, n int) (on []int64, other int64) {
+func keysOn(t testing.TB, r testRouter, s, n int) (on []int64, other int64) {
 	t.Helper()
 	for k := int64(1); len(on) < n || other == 0; k++ {
 		if shardOf(t, r, k) == s {
@@ -79,7 +85,7 @@ func int8Param(v int64) []byte {
 	return b
 }
 
-func route(t testing.TB, r *ShardRouter, sql string, args *ShardArgs) (ShardRoute, error) {
+func route(t testing.TB, r testRouter, sql string, args *ShardArgs) (ShardRoute, error) {
 	t.Helper()
 	d, err := r.c.Classify(sql)
 	if err != nil {
