@@ -47,6 +47,7 @@ func allScenarios() []scenario {
 		dbThroughputScenario(),
 		dbConnectionsScenario(),
 		dbLatencyScenario(),
+		dbFailoverScenario(),
 	}
 }
 

@@ -47,6 +47,8 @@ type options struct {
 	openDur   time.Duration
 	pgDur     time.Duration
 	holdConns int
+	// failoverRuns is how many failovers db-failover measures.
+	failoverRuns int
 }
 
 // childOptions are the flags of the helper modes.
@@ -85,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.openDur, "latency-duration", 0, "open-loop run length per rate (default 3s; 1s smoke)")
 	fs.DurationVar(&o.pgDur, "pg-duration", 0, "pgbench run length (default 3s; 1s smoke)")
 	fs.IntVar(&o.holdConns, "idle-conns", 0, "idle connections for the *-connections scenarios (default 10000; 500 smoke)")
+
+	fs.IntVar(&o.failoverRuns, "failover-runs", 0, "db-failover: failovers to measure, each on a fresh cluster (default 10; 1 smoke; -rounds does not apply)")
 
 	var c childOptions
 	fs.StringVar(&c.hello, "hello", "", "child mode: serve the hello backend on this address")
