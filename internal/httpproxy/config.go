@@ -49,7 +49,9 @@ type ListenerConfig struct {
 	// Default 60s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes is the largest request head accepted; larger gets
-	// 431. Default 16KiB.
+	// 431. It is also the per-connection read buffer, so it sets most of
+	// the memory an idle keep-alive connection costs. Default 8KiB (nginx's
+	// large_client_header_buffers size; raise it for big cookies).
 	MaxHeaderBytes config.ByteSize `yaml:"max_header_bytes"`
 	// MaxRequestBody is the largest request body accepted (413 above).
 	// Bodies are streamed, not buffered, so this is a policy limit.
@@ -169,7 +171,7 @@ func (c *Config) SetDefaults() {
 		setDur(&l.ReadTimeout, 30*time.Second)
 		setDur(&l.IdleTimeout, 60*time.Second)
 		if l.MaxHeaderBytes == 0 {
-			l.MaxHeaderBytes = 16 << 10
+			l.MaxHeaderBytes = 8 << 10
 		}
 		if l.MaxRequestBody == 0 {
 			l.MaxRequestBody = 1 << 30
