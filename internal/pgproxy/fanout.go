@@ -54,6 +54,7 @@ type fanout struct {
 	descS bool           // the batch describes the statement (Describe 'S')
 	descP bool           // ... or the portal
 	res   []*shardResult // one per target shard
+	txid  string         // two-phase transaction id (writes with two_phase_commit)
 }
 
 // runFanout runs the batch whose one statement needs several shards.
@@ -569,6 +570,9 @@ func fanoutTag(f *fanout, rows int) []byte {
 	}
 	if verb == "SELECT" {
 		return []byte("SELECT " + strconv.Itoa(rows))
+	}
+	if f.route.Replicated {
+		return first // the same write on every shard: one logical change
 	}
 	total := n
 	for _, r := range f.res[1:] {

@@ -325,6 +325,11 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer srv.wg.Done()
 		srv.maintainLoop(bg)
 	}()
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		srv.twoPhaseLoop(bg) // sharded databases with two_phase_commit
+	}()
 	if srv.ha != nil {
 		srv.wg.Add(1)
 		go func() {

@@ -125,6 +125,10 @@ type ShardRoute struct {
 	// Unsafe: a multi-shard statement the merger cannot answer correctly,
 	// run anyway because of ShardOptions.AllowUnsafe.
 	Unsafe bool
+	// Replicated: a write of a table that is on every shard (a reference
+	// table, DDL): every shard does the same, so one shard's command tag
+	// stands for all (row counts are not summed).
+	Replicated bool
 }
 
 // Multi reports whether the statement runs on more than one shard.
@@ -143,7 +147,8 @@ type ShardInsert struct {
 
 // CopySplit tells how to split COPY ... FROM STDIN rows by shard.
 type CopySplit struct {
-	// Table is the target table.
+	// Table is the target table; nil for a table on every shard (a
+	// reference table), whose rows all go to every shard (KeyCol is -1).
 	Table *shardmap.Table
 	// KeyCol is the index of the shard key among the copied columns, and
 	// Cols their number.
@@ -373,7 +378,9 @@ func (r *ShardRouter) routeStmt(rc *routeCtx, st *stmtShape, kind Kind) (ShardRo
 		if rc.det != nil {
 			rc.explain("%s: every shard", kind)
 		}
-		return r.everyShard("schema change"), nil
+		route := r.everyShard("schema change")
+		route.Replicated = true
+		return route, nil
 	}
 	var buf [8]relInfo
 	infos, err := r.relInfos(rc, st, buf[:0])
@@ -709,7 +716,9 @@ func (r *ShardRouter) writeAll(rc *routeCtx, st *stmtShape, infos []relInfo, nam
 	if rc.det != nil {
 		rc.explain("%s is not sharded: every shard", name)
 	}
-	return r.everyShard("reference table"), nil
+	route := r.everyShard("reference table")
+	route.Replicated = true
+	return route, nil
 }
 
 func (r *ShardRouter) routeModify(rc *routeCtx, st *stmtShape, infos []relInfo) (ShardRoute, error) {
@@ -863,7 +872,19 @@ func (r *ShardRouter) routeCopyFrom(rc *routeCtx, st *stmtShape, infos []relInfo
 		if rc.det != nil {
 			rc.explain("%s is not sharded: every shard", name)
 		}
-		return r.everyShard("reference table"), nil
+		route := r.everyShard("reference table")
+		route.Replicated = true
+		if cs.stdio {
+			// Every row goes to every shard.
+			route.Copy = &CopySplit{KeyCol: -1, Cols: len(cs.cols), Format: cs.format, Null: cs.null, Header: cs.header}
+			if len(cs.delimiter) == 1 && len(cs.quote) == 1 {
+				route.Copy.Delimiter, route.Copy.Quote = cs.delimiter[0], cs.quote[0]
+			}
+			if len(cs.escape) == 1 {
+				route.Copy.Escape = cs.escape[0]
+			}
+		}
+		return route, nil
 	}
 	t := infos[ti].t
 	if !cs.stdio {
