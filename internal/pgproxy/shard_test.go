@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,6 +255,53 @@ func testSingleShardRouting(t *testing.T, cs []*pgtest.Cluster, n int) {
 		sh := consoleQuery(t, ctx, pc, "SHOW SHARDS")
 		if len(sh) != 1 || sh[0]["shards"] != fmt.Sprint(n) {
 			t.Fatalf("SHOW SHARDS: %v", sh)
+		}
+		// EXPLAIN ROUTE.
+		rows := consoleQuery(t, ctx, pc, "EXPLAIN ROUTE SELECT name FROM users WHERE user_id = 42")
+		if len(rows) != 1 || rows[0]["shard"] != fmt.Sprintf("s%d", shardOf(42)) || rows[0]["route"] != "single shard" || rows[0]["role"] != "replica" {
+			t.Errorf("single key: %v", rows)
+		}
+		rows = consoleQuery(t, ctx, pc, "explain route for app SELECT user_id, post_id, author, body, created_at FROM posts ORDER BY created_at DESC LIMIT 50")
+		if len(rows) != n || rows[0]["route"] != "fan-out" || !strings.Contains(rows[0]["reason"], "k-way merge ORDER BY col 5 DESC") || !strings.Contains(rows[0]["reason"], "LIMIT 50") {
+			t.Errorf("feed: %v", rows)
+		}
+		rows = consoleQuery(t, ctx, pc, "SHOW ROUTE INSERT INTO usernames (name, user_id) VALUES ('a', 1)")
+		if len(rows) != n || rows[0]["role"] != "primary" || !strings.Contains(rows[0]["reason"], "reference table") {
+			t.Errorf("reference write: %v", rows)
+		}
+		rows = consoleQuery(t, ctx, pc, "EXPLAIN ROUTE SELECT row_number() OVER () FROM posts")
+		if len(rows) != 1 || rows[0]["route"] != "refused" || !strings.Contains(rows[0]["reason"], "window function") {
+			t.Errorf("unsafe: %v", rows)
+		}
+		rows = consoleQuery(t, ctx, pc, "EXPLAIN ROUTE /* tiergate: shard=s1 */ SELECT 1")
+		if len(rows) != 1 || rows[0]["shard"] != "s1" {
+			t.Errorf("hint: %v", rows)
+		}
+	})
+
+	t.Run("pause writes", func(t *testing.T) {
+		pc := p.console(t, ctx)
+		writer := p.connect(t, ctx)
+		consoleQuery(t, ctx, pc, "PAUSE WRITES")
+		done := make(chan error, 1)
+		go func() {
+			_, err := writer.Exec(ctx, "UPDATE users SET name = name WHERE user_id = $1", int64(1001))
+			done <- err
+		}()
+		// Reads go on while writes wait.
+		var cnt int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM users WHERE user_id = $1", int64(1001)).Scan(&cnt); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "the write waiting", func() bool { return p.srv.writes.waiting.Load() == 1 })
+		select {
+		case err := <-done:
+			t.Fatalf("a write ran while paused: %v", err)
+		default:
+		}
+		consoleQuery(t, ctx, pc, "RESUME")
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	})
 

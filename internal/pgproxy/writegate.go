@@ -15,6 +15,7 @@ import (
 // atomic operations; no lock is taken on the request path.
 type writeGate struct {
 	inflight atomic.Int64
+	waiting  atomic.Int64 // units waiting for the gate (console, tests)
 	paused   atomic.Pointer[chan struct{}]
 }
 
@@ -28,19 +29,26 @@ func (g *writeGate) enter(ctx context.Context, deadline time.Time, cancel <-chan
 			return nil
 		}
 		g.inflight.Add(-1)
-		t := time.NewTimer(time.Until(deadline))
-		select {
-		case <-*ch:
-			t.Stop()
-		case <-t.C:
-			return ErrPoolTimeout
-		case <-cancel:
-			t.Stop()
-			return ErrCanceled
-		case <-ctx.Done():
-			t.Stop()
-			return ErrShutdown
+		if err := g.wait(ctx, *ch, deadline, cancel); err != nil {
+			return err
 		}
+	}
+}
+
+func (g *writeGate) wait(ctx context.Context, ch chan struct{}, deadline time.Time, cancel <-chan struct{}) error {
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
+		return ErrPoolTimeout
+	case <-cancel:
+		return ErrCanceled
+	case <-ctx.Done():
+		return ErrShutdown
 	}
 }
 
