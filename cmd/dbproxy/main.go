@@ -2,6 +2,8 @@
 //
 //	dbproxy -config configs/dbproxy.yaml          run
 //	dbproxy -config configs/dbproxy.yaml -check   validate the file and exit 0/1
+//	dbproxy reshard -config old.yaml -to new.yaml [-state FILE] [-cutover] [-dry-run] [-proxy host:port ...]
+//	                                              move rows to a new shard map (dbproxy reshard -h)
 package main
 
 import (
@@ -28,6 +30,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "reshard" {
+		return reshardCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dbproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "configs/dbproxy.yaml", "config file")
