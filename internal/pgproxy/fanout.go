@@ -37,7 +37,8 @@ type shardResult struct {
 	params   *pgproto3.ParameterDescription // the client's statement's parameters
 	descs    []*pgproto3.RowDescription     // RowDescriptions (nil entries: NoData), in order
 	rows     [][][]byte                     // DataRow values (copied)
-	tag      []byte                         // CommandComplete
+	tag      []byte                         // CommandComplete (the last one)
+	tags     [][]byte                       // every CommandComplete of a multi-statement query
 	empty    bool                           // EmptyQueryResponse
 	errResp  *pgproto3.ErrorResponse        // the first error
 	notices  []*pgproto3.NoticeResponse     // notices to relay
@@ -315,6 +316,7 @@ func (r *shardResult) read(twoPC bool) {
 				continue // BEGIN, PREPARE TRANSACTION
 			}
 			r.tag = append([]byte(nil), m.CommandTag...)
+			r.tags = append(r.tags, r.tag)
 		case *pgproto3.EmptyQueryResponse:
 			r.empty = true
 		case *pgproto3.ErrorResponse:
@@ -439,6 +441,12 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 		}
 		if err := s.sendRows(rows); err != nil {
 			return err
+		}
+		if f.route.Replicated && len(f.res[0].tags) > 1 {
+			// A script run alike on every shard: its statements' tags.
+			for _, t := range f.res[0].tags[:len(f.res[0].tags)-1] {
+				s.send(&pgproto3.CommandComplete{CommandTag: t})
+			}
 		}
 		s.sendTag(f, tag)
 		s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})

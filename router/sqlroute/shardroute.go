@@ -239,8 +239,11 @@ func (r *ShardRouter) route(rc *routeCtx, sh *shape) (ShardRoute, error) {
 	if len(sh.stmts) == 1 {
 		return r.routeStmt(rc, &sh.stmts[0], kindAt(d, 0))
 	}
-	// Several statements: they must agree on one shard.
+	// Several statements: they must agree on one shard, or all be
+	// statements every shard runs alike (a schema script: DDL and
+	// reference-table writes), which then run on every shard.
 	out := ShardRoute{Shard: -1, Any: true, Reason: "any shard"}
+	every := false
 	for i := range sh.stmts {
 		sr, err := r.routeStmt(rc, &sh.stmts[i], kindAt(d, i))
 		if err != nil {
@@ -248,7 +251,10 @@ func (r *ShardRouter) route(rc *routeCtx, sh *shape) (ShardRoute, error) {
 		}
 		switch {
 		case sr.Any:
-		case sr.Shards != nil || sr.Inserts != nil || sr.Copy != nil:
+		case sr.Replicated && sr.Copy == nil && len(sr.Shards) == r.m.Shards() && (out.Any || every):
+			every = true
+			out = sr
+		case sr.Shards != nil || sr.Inserts != nil || sr.Copy != nil || every:
 			return sr, fmt.Errorf("%w: a statement of a multi-statement query needs several shards; send it on its own", ErrCrossShard)
 		case out.Any:
 			out = sr

@@ -249,6 +249,8 @@ func TestShardRouteMulti(t *testing.T) {
 		{sql: "/* tiergate: shard=9 */ SELECT 1", err: ErrShardKey},
 		{sql: "COPY posts FROM STDIN", err: ErrShardKey},
 		{sql: "SELECT 1 FROM users WHERE user_id = 1; SELECT * FROM posts", err: ErrCrossShard},
+		{sql: "CREATE TABLE IF NOT EXISTS a (x int); CREATE INDEX IF NOT EXISTS ai ON a (x); SET x = 1; INSERT INTO usernames VALUES ('a', 1)", shards: all},
+		{sql: "CREATE TABLE a (x int); SELECT * FROM users WHERE user_id = 1", err: ErrCrossShard},
 	}
 	for _, tc := range tests {
 		got, err := route(t, r, tc.sql, tc.args)
