@@ -266,8 +266,9 @@ func (c *Config) SetDefaults() {
 }
 
 // setHADefaults fills the cluster and failover sections: failover shards
-// default to the databases (one shard per database, its nodes named by
-// address, the configured primary first).
+// default to the database clusters: one per unsharded database (named like
+// it) and one per shard of a sharded database ("<db>/<shard>"), each with
+// its primary and replicas as nodes named by address, the primary first.
 func (c *Config) setHADefaults() {
 	if c.Cluster != nil {
 		c.Cluster.SetDefaults()
@@ -276,17 +277,47 @@ func (c *Config) setHADefaults() {
 		return
 	}
 	if len(c.Failover.Shards) == 0 {
-		for _, name := range c.databaseNames() {
-			d := c.Databases[name]
-			sh := failover.ShardConfig{Name: name, Primary: d.Primary}
-			sh.Nodes = append(sh.Nodes, failover.NodeConfig{Name: d.Primary, Address: d.Primary})
-			for _, r := range d.Replicas {
+		for _, hs := range c.haClusters() {
+			sh := failover.ShardConfig{Name: hs.name, Primary: hs.primary}
+			sh.Nodes = append(sh.Nodes, failover.NodeConfig{Name: hs.primary, Address: hs.primary})
+			for _, r := range hs.replicas {
 				sh.Nodes = append(sh.Nodes, failover.NodeConfig{Name: r, Address: r})
 			}
 			c.Failover.Shards = append(c.Failover.Shards, sh)
 		}
 	}
 	c.Failover.SetDefaults()
+}
+
+// haCluster is one replicated cluster the failover manager watches.
+type haCluster struct {
+	name     string // the proxy's cluster name: "app" or "shop/s0"
+	primary  string
+	replicas []string
+}
+
+// haClusters lists the clusters under their proxy names (the names
+// runtime.clusters uses).
+func (c *Config) haClusters() []haCluster {
+	var out []haCluster
+	for _, name := range c.databaseNames() {
+		d := c.Databases[name]
+		if !d.sharded() {
+			out = append(out, haCluster{name: name, primary: d.Primary, replicas: d.Replicas})
+			continue
+		}
+		if d.Sharding == nil {
+			continue
+		}
+		m, err := shardmap.New(*d.Sharding)
+		if err != nil {
+			continue // reported by Validate
+		}
+		for i, sc := range d.Shards {
+			out = append(out, haCluster{name: name + "/" + m.ShardName(i), primary: sc.Primary, replicas: sc.Replicas})
+		}
+	}
+	return out
 }
 
 // validateHA checks the cluster and failover sections.
@@ -300,9 +331,13 @@ func (c *Config) validateHA() error {
 	}
 	if c.Failover != nil {
 		errs = append(errs, config.In("failover", c.Failover.Validate()))
+		known := map[string]bool{}
+		for _, hc := range c.haClusters() {
+			known[hc.name] = true
+		}
 		for i, sh := range c.Failover.Shards {
-			if _, ok := c.Databases[sh.Name]; !ok {
-				errs = append(errs, config.Errorf(config.Index("failover.shards", i)+".name", "%q is not a database", sh.Name))
+			if !known[sh.Name] {
+				errs = append(errs, config.Errorf(config.Index("failover.shards", i)+".name", "%q is not a database (or <database>/<shard> of a sharded one)", sh.Name))
 			}
 		}
 	}
