@@ -182,13 +182,18 @@ func waitWritesOpen(ctx context.Context, ep endpoint, p *proc) error {
 	}
 }
 
-// proxyConfig is one dbproxy peer's config. Until dbproxy shards, the app's
-// database is the first shard, with reads on its replicas.
+// proxyConfig is one dbproxy peer's config: database "app" sharded by
+// user_id over the shards (examples/webapp/schema.sql's sharding), each a
+// primary with its replicas.
 func (d *demo) proxyConfig(ep endpoint) string {
-	c := d.clusters[0]
-	var replicas []string
-	for _, r := range c.Replicas() {
-		replicas = append(replicas, r.Addr())
+	var shards, names []string
+	for i, c := range d.clusters {
+		var replicas []string
+		for _, r := range c.Replicas() {
+			replicas = append(replicas, r.Addr())
+		}
+		shards = append(shards, fmt.Sprintf("      - {primary: %q, replicas: [%s]}", c.Primary().Addr(), strings.Join(quoteAll(replicas), ", ")))
+		names = append(names, fmt.Sprintf("s%d", i))
 	}
 	return fmt.Sprintf(`log: {level: info, format: console}
 admin: {listen: %q}
@@ -202,9 +207,18 @@ users:
 databases:
   app:
     server_database: postgres
-    primary: %q
-    replicas: [%s]
-`, ep.admin, ep.addr, c.Primary().Addr(), strings.Join(quoteAll(replicas), ", "))
+    shards:
+%s
+    sharding:
+      version: 1
+      shards: [%s]
+      key_spaces: [{name: users, type: bigint, function: hash}]
+      tables:
+        - {table: users, column: user_id, key_space: users}
+        - {table: posts, column: user_id, key_space: users}
+        - {table: sessions, column: user_id, key_space: users}
+      reference_tables: [usernames]
+`, ep.admin, ep.addr, strings.Join(shards, "\n"), strings.Join(names, ", "))
 }
 
 func quoteAll(ss []string) []string {
