@@ -23,8 +23,10 @@ Try:
   curl -s -o /dev/null -D - http://%[1]s/ | grep -i x-cache
   # static assets are served by the edge itself
   curl -sI http://%[1]s/static/%[4]s | grep -i cache-control
-  # the data tier: nodes, roles, health and lag
+  # the data tier: nodes, roles, health and lag; the shards; where a statement goes
   psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW NODES'
+  psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW SHARDS'
+  psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'EXPLAIN ROUTE SELECT * FROM posts ORDER BY created_at DESC LIMIT 50'
   # kill a web server (its health check fails; the edge routes around it):
   kill %[3]d
   # kill the database primary (the dbproxy peers promote a replica within seconds;
