@@ -292,6 +292,9 @@ func (s *session) handleQuery(ctx context.Context, q *pgproto3.Query) error {
 	if err := s.batch.add('Q', q, batchItem{sql: q.String}); err != nil {
 		return err
 	}
+	if s.sh != nil {
+		s.sh.qdec = d
+	}
 	s.batch.merge(class)
 	return s.runBatch(ctx, false)
 }

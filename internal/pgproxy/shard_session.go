@@ -1,7 +1,9 @@
 package pgproxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -83,6 +85,10 @@ type shardSession struct {
 
 	midBatch bool // the last unit ended with Flush: the batch goes on on cur
 	cur      int
+
+	params  [][]byte // scratch for a Bind's parameters
+	formats []int16
+	qdec    sqlroute.Decision // the decision of the batch's simple query (handleQuery's)
 }
 
 func newShardSession() *shardSession { return &shardSession{} }
@@ -194,8 +200,7 @@ func (s *session) routeUnit(sdb *shardedDB) (unitRoute, error) {
 		a := args
 		switch it.kind {
 		case 'Q':
-			sql = it.sql
-			d, _ = s.classify(sql)
+			sql, d = it.sql, sh.qdec
 		case 'B':
 			st := it.stmt
 			if st == nil && it.unnamed {
@@ -205,12 +210,13 @@ func (s *session) routeUnit(sdb *shardedDB) (unitRoute, error) {
 			if st == nil || st.query == "" {
 				continue // an unknown statement: the server will say so
 			}
-			var b pgproto3.Bind
-			if err := b.Decode(s.batch.buf[it.start+5 : it.end]); err != nil {
-				return u, fmt.Errorf("%w: %v", errProtocol, err)
+			var err error
+			sh.params, sh.formats, err = bindParams(s.batch.buf[it.start+5:it.end], sh.params[:0], sh.formats[:0])
+			if err != nil {
+				return u, err
 			}
 			sql, d = st.query, st.dec
-			a.Params, a.Formats, a.Bound = b.Parameters, b.ParameterFormatCodes, true
+			a.Params, a.Formats, a.Bound = sh.params, sh.formats, true
 		case 'F':
 			u.execs++
 			u.write = true
@@ -637,4 +643,48 @@ func (s *session) endShardTx(ctx context.Context, sdb *shardedDB, commit bool, f
 		return s.flush()
 	}
 	return s.answerLocal(tag, flushOnly)
+}
+
+// bindParams reads a Bind message body's parameter format codes and
+// values (aliasing body) into the given slices, without decoding the rest.
+func bindParams(body []byte, params [][]byte, formats []int16) ([][]byte, []int16, error) {
+	bad := fmt.Errorf("%w: malformed Bind", errProtocol)
+	for i := 0; i < 2; i++ { // portal and statement names
+		j := bytes.IndexByte(body, 0)
+		if j < 0 {
+			return nil, nil, bad
+		}
+		body = body[j+1:]
+	}
+	if len(body) < 2 {
+		return nil, nil, bad
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	body = body[2:]
+	if len(body) < 2*n+2 {
+		return nil, nil, bad
+	}
+	for i := 0; i < n; i++ {
+		formats = append(formats, int16(binary.BigEndian.Uint16(body[2*i:])))
+	}
+	body = body[2*n:]
+	n = int(binary.BigEndian.Uint16(body))
+	body = body[2:]
+	for i := 0; i < n; i++ {
+		if len(body) < 4 {
+			return nil, nil, bad
+		}
+		l := int(int32(binary.BigEndian.Uint32(body)))
+		body = body[4:]
+		if l < 0 {
+			params = append(params, nil)
+			continue
+		}
+		if len(body) < l {
+			return nil, nil, bad
+		}
+		params = append(params, body[:l:l])
+		body = body[l:]
+	}
+	return params, formats, nil
 }

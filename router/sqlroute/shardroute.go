@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/maypok86/otter/v2"
@@ -53,7 +52,6 @@ type ShardRouter struct {
 	opts ShardOptions
 
 	rewrites *otter.Cache[string, *rewritten] // text → rewritten SELECT for the shards
-	litPool  sync.Pool                        // *litRuns
 }
 
 type rewritten struct {
@@ -71,9 +69,7 @@ func NewShardRouter(m *shardmap.Map, opts ShardOptions) (*ShardRouter, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &ShardRouter{m: m, opts: opts, rewrites: cache}
-	r.litPool.New = func() any { return &litRuns{} }
-	return r, nil
+	return &ShardRouter{m: m, opts: opts, rewrites: cache}, nil
 }
 
 // Map returns the shard map the router routes by.
@@ -164,12 +160,19 @@ type CopySplit struct {
 
 // routeCtx carries one Route call's state.
 type routeCtx struct {
-	sql  string
-	d    *Decision
-	args *ShardArgs
-	lits *litRuns // scanned on first use
-	r    *ShardRouter
-	det  *strings.Builder
+	sql     string
+	d       Decision // copies: pointers to the caller's would make them escape
+	args    ShardArgs
+	lits    *litRuns // scanned on first use
+	scanned bool
+	r       *ShardRouter
+	det     *strings.Builder
+}
+
+// litBuf is stack room for the literals of most statements.
+type litBuf struct {
+	toks [16]litTok
+	runs [16]int32
 }
 
 // errReshape: a literal run's length differs from the analysed text's;
@@ -177,9 +180,9 @@ type routeCtx struct {
 var errReshape = errors.New("reshape")
 
 func (rc *routeCtx) literals() *litRuns {
-	if rc.lits == nil {
-		rc.lits = rc.r.litPool.Get().(*litRuns)
+	if !rc.scanned {
 		scanLiterals(rc.sql, rc.lits)
+		rc.scanned = true
 	}
 	return rc.lits
 }
@@ -195,16 +198,16 @@ func (rc *routeCtx) explain(format string, a ...any) {
 
 // Route decides where sql, classified as d by a Classifier, runs. Errors wrap ErrCrossShard, ErrShardKeyUpdate or ErrShardKey.
 func (r *ShardRouter) Route(sql string, d *Decision, args *ShardArgs) (ShardRoute, error) {
-	rc := routeCtx{sql: sql, d: d, args: args, r: r}
-	if args != nil && args.Explain {
+	var lb litBuf
+	lits := litRuns{toks: lb.toks[:0], runs: lb.runs[:0]}
+	rc := routeCtx{sql: sql, d: *d, r: r, lits: &lits}
+	if args != nil {
+		rc.args = *args
+	}
+	if rc.args.Explain {
 		rc.det = &strings.Builder{}
 	}
-	defer func() {
-		if rc.lits != nil {
-			r.litPool.Put(rc.lits)
-		}
-	}()
-	route, err := r.route(&rc, d.shape)
+	route, err := r.route(&rc, rc.d.shape)
 	if errors.Is(err, errReshape) {
 		// A literal list of another length than when the shape was cached:
 		// analyse this text on its own (not cached).
@@ -212,10 +215,7 @@ func (r *ShardRouter) Route(sql string, d *Decision, args *ShardArgs) (ShardRout
 		if tree, perr := pg_query.Parse(sql); perr == nil {
 			sh = shapeOf(sql, tree)
 		}
-		if rc.lits != nil {
-			r.litPool.Put(rc.lits)
-			rc.lits = nil
-		}
+		rc.scanned = false
 		route, err = r.route(&rc, sh)
 	}
 	route.Write = d.Has(FlagWrite)
@@ -226,7 +226,7 @@ func (r *ShardRouter) Route(sql string, d *Decision, args *ShardArgs) (ShardRout
 }
 
 func (r *ShardRouter) route(rc *routeCtx, sh *shape) (ShardRoute, error) {
-	d := rc.d
+	d := &rc.d
 	if s, ok, err := r.hinted(rc, sh); ok || err != nil {
 		return ShardRoute{Shard: s, Reason: "hint"}, err
 	}
@@ -281,7 +281,7 @@ func (r *ShardRouter) hinted(rc *routeCtx, sh *shape) (int, bool, error) {
 		scanSQL(rc.sql, &sc, nil)
 		kind, val = sc.shardHint, sc.shardHintVal
 	}
-	if kind == hintNone && rc.args != nil {
+	if kind == hintNone {
 		switch {
 		case rc.args.Shard != "":
 			kind, val = hintShard, rc.args.Shard
@@ -685,8 +685,8 @@ func (r *ShardRouter) keyMask(t *shardmap.Table, raw []byte, format int16) (uint
 
 // param returns Bind parameter n (1-based) and its format.
 func (rc *routeCtx) param(n int) ([]byte, int16, bool) {
-	a := rc.args
-	if a == nil || !a.Bound || n < 1 || n > len(a.Params) {
+	a := &rc.args
+	if !a.Bound || n < 1 || n > len(a.Params) {
 		return nil, 0, false
 	}
 	var f int16
@@ -994,7 +994,7 @@ func (r *ShardRouter) mergePlan(rc *routeCtx, ss *selectShape) (*Merge, string, 
 		if err != nil {
 			return nil, "", err
 		}
-		if !ok && (rc.args == nil || rc.args.Bound) {
+		if !ok && rc.args.Bound {
 			return nil, "LIMIT or OFFSET that is not an integer", nil
 		}
 		*lv.dst = max(n, 0)
