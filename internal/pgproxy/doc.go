@@ -57,10 +57,49 @@
 // forwarded to the server connection running that client's unit at that
 // moment, and never to a connection already handed to someone else.
 //
+// # Sharding
+//
+// A database with shards: (one primary and its replicas per shard) and a
+// sharding: map (package shardmap) is sharded: each shard is a cluster of
+// its own (pools, health checks, read/write split and read-your-writes per
+// shard, SHOW STATS rows "db/shard"), and router/sqlroute's ShardRouter
+// routes every unit of work by the shard keys it finds (WHERE key = ...,
+// key IN (...), key = ANY($1), INSERT ... VALUES, UPDATE/DELETE, COPY
+// FROM), by a /* tiergate: shard=N | shard_key=K */ hint, or by SET
+// tiergate.shard / tiergate.shard_key (session, or LOCAL to the
+// transaction; simple protocol). The extended protocol routes at Bind,
+// with the statement's cached analysis and the Bind's parameters.
+//
+//   - One shard: the unit runs there like on an unsharded database.
+//   - No sharded table, or reads of reference tables: any one shard (the
+//     next in turn; shard 0 for writes such as nextval).
+//   - A read without the key: every shard, in parallel, merged (fanout.go,
+//     merge.go): k-way merge on ORDER BY, LIMIT/OFFSET after the merge
+//     (LIMIT offset+limit pushed down), count/sum/min/max/avg and GROUP
+//     BY combined (avg as sum and count, divided like numeric_div),
+//     DISTINCT. What the merger cannot answer is refused with 0A000 unless
+//     allow_unsafe_cross_shard; a shard's error names the shard.
+//   - Writes to every shard (reference tables, DDL, UPDATE/DELETE without
+//     the key), a multi-row INSERT split per shard, COPY FROM split by key
+//     (copysplit.go): each shard in its own transaction, atomically across
+//     shards with two_phase_commit (twophase.go).
+//   - A transaction starts on a shard when it first reaches it (BEGIN is
+//     answered by the proxy); writing to a second shard needs
+//     two_phase_commit, else it is refused with 0A000. COMMIT with several
+//     shards is two-phase; in-doubt transactions are settled at startup
+//     and every minute from tiergate.twophase_decisions on shard 0.
+//
+// The console's EXPLAIN ROUTE <statement> shows a decision, SHOW SHARDS
+// the cross-shard counters, PAUSE WRITES stops writes for a resharding
+// cutover (dbproxy reshard).
+//
 // # Not done here
 //
-// TLS (SSLRequest is answered 'N'), SCRAM channel binding, SASLprep of
-// non-ASCII passwords, protocol 3.2 (negotiated down to 3.0), replication
-// connections, failover (the configured primary stays the primary), and
-// sharding.
+// SCRAM channel binding, SASLprep of non-ASCII passwords, protocol 3.2
+// (negotiated down to 3.0), replication connections. Sharding: cross-shard
+// COPY TO, cursors and portals fetched in parts across shards, savepoints
+// in a transaction on several shards (a SAVEPOINT runs on one of them), CancelRequest of a fan-out, failover of a sharded database's
+// shards (failover: sections name unsharded databases), batches whose
+// statements span shards, SET tiergate.* in the extended protocol, text
+// sort keys in other than byte order (C collation).
 package pgproxy

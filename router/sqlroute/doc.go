@@ -43,6 +43,27 @@
 // WITH HOLD cursors, temporary objects), FlagClearsPrepared (DISCARD ALL,
 // DEALLOCATE), and the tables read and written (query-cache invalidation).
 //
+// # Shard routing
+//
+// For a sharded database a [ShardRouter] over a shardmap.Map says where a
+// classified statement runs ([ShardRouter.Route]): one shard, any shard,
+// or several, with how to merge a multi-shard read ([Merge]), the per-shard
+// parts of a multi-row INSERT ([ShardInsert]) or how to split COPY rows
+// ([CopySplit]). It works from a shape of the parse tree cached with the
+// Decision (the relations by scope, the conjuncts column = value, column
+// IN (...), column = ANY(...), joins on columns, INSERT rows, UPDATE SET
+// lists, COPY columns, the SELECT's ORDER BY, LIMIT, aggregates, GROUP BY
+// and DISTINCT). The shape holds no literal values: it refers to a literal
+// by its position among the digest's literal runs, and Route lexes the
+// text again to read the values (a text whose lists are longer than the
+// analysed one's is analysed on its own). Bind parameters are decoded with
+// the key column's type, text or binary. Co-located tables (one key space)
+// joined on their keys share their key conditions. Tables the map does not
+// name are treated as reference tables. What cannot run correctly on
+// several shards fails with ErrCrossShard; an UPDATE moving rows to
+// another shard with ErrShardKeyUpdate; a missing, NULL or bad key with
+// ErrShardKey.
+//
 // Known limits: functions are classified by name only (a user function that
 // writes must be listed in write_functions; triggers and rules are not
 // followed); EXECUTE of a SQL-level prepared statement goes to the primary
