@@ -96,8 +96,10 @@
 // # Not done here
 //
 // SCRAM channel binding, SASLprep of non-ASCII passwords, protocol 3.2
-// (negotiated down to 3.0), replication connections. Sharding: cross-shard
-// COPY TO, cursors and portals fetched in parts across shards, savepoints
+// (negotiated down to 3.0), replication connections. Sharding: COPY (query)
+// TO with ORDER BY, LIMIT or aggregates across shards (COPY TO of a
+// table or a plain query concatenates the shards' data), cursors and
+// portals fetched in parts across shards, savepoints
 // in a transaction on several shards (a SAVEPOINT runs on one of them), CancelRequest of a fan-out, failover of a sharded database's
 // shards (failover: sections name unsharded databases), batches whose
 // statements span shards, SET tiergate.* in the extended protocol, text

@@ -3,6 +3,7 @@ package pgproxy
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -39,6 +40,8 @@ type shardResult struct {
 	rows     [][][]byte                     // DataRow values (copied)
 	tag      []byte                         // CommandComplete (the last one)
 	tags     [][]byte                       // every CommandComplete of a multi-statement query
+	copyOut  *pgproto3.CopyOutResponse      // COPY ... TO STDOUT
+	copyData []byte                         // its data
 	empty    bool                           // EmptyQueryResponse
 	errResp  *pgproto3.ErrorResponse        // the first error
 	notices  []*pgproto3.NoticeResponse     // notices to relay
@@ -136,7 +139,7 @@ func (s *session) runFanout(ctx context.Context, sdb *shardedDB, u *unitRoute, f
 		go func() {
 			defer wg.Done()
 			defer s.srv.recoverLog("fan-out reader")
-			r.read(twoPC)
+			r.read(twoPC, f.route.CopyOut != nil)
 		}()
 	}
 	wg.Wait()
@@ -180,9 +183,8 @@ func (s *session) fanoutConns(ctx context.Context, f *fanout, write, inTx bool) 
 			r.sc, r.n = sh.conns[k], sh.nodes[k]
 		default:
 			cl := f.sdb.shards[k]
-			class := stmtClass{replica: !write, write: write}
 			s.minLSN = sh.minLSN[k]
-			n, err := s.pickNode(rt, cl, s.wantsReplica(rt, class), nil)
+			n, err := s.pickNode(rt, cl, !write && s.wantsReplica(rt, s.batch.class), nil)
 			s.pick.Done(nil, 0)
 			s.pick = balancer.PickResult{}
 			if err != nil {
@@ -285,8 +287,9 @@ func (s *session) fanoutWire(f *fanout, r *shardResult, twoPC bool) []byte {
 	return w
 }
 
-// read reads a shard's answers up to the last ReadyForQuery.
-func (r *shardResult) read(twoPC bool) {
+// read reads a shard's answers up to the last ReadyForQuery; copyOut
+// accepts a COPY ... TO STDOUT's data.
+func (r *shardResult) read(twoPC, copyOut bool) {
 	sc := r.sc
 	want := 1
 	if twoPC {
@@ -330,7 +333,17 @@ func (r *shardResult) read(twoPC bool) {
 		case *pgproto3.ParameterStatus:
 			sc.params[m.Name] = m.Value
 		case *pgproto3.ParseComplete, *pgproto3.BindComplete, *pgproto3.CloseComplete, *pgproto3.PortalSuspended:
-		case *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse:
+		case *pgproto3.CopyOutResponse:
+			if !copyOut {
+				r.ioErr = fmt.Errorf("%w: COPY in a statement across shards", errUnsupported)
+				sc.broken = true
+				return
+			}
+			r.copyOut = &pgproto3.CopyOutResponse{OverallFormat: m.OverallFormat, ColumnFormatCodes: append([]uint16(nil), m.ColumnFormatCodes...)}
+		case *pgproto3.CopyData:
+			r.copyData = append(r.copyData, m.Data...)
+		case *pgproto3.CopyDone:
+		case *pgproto3.CopyInResponse:
 			r.ioErr = fmt.Errorf("%w: COPY in a statement across shards", errUnsupported)
 			sc.broken = true
 			return
@@ -416,9 +429,7 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 		e.Message = "shard " + f.sdb.shardName(failed.shard) + ": " + e.Message
 		s.srv.metrics.error(e.Code)
 		if s.sh.txOpen || s.sh.mask != 0 {
-			if s.sh.mask == 0 || !s.anyAttached(f) {
-				s.sh.failed = true
-			}
+			s.sh.failed = true
 		}
 		s.send(&e)
 		s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
@@ -436,6 +447,13 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 	tag := fanoutTag(f, len(rows))
 	it := s.batch.items[f.item]
 	if it.kind == 'Q' {
+		if f.route.CopyOut != nil {
+			if err := s.sendCopyOut(f); err != nil {
+				return err
+			}
+			s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
+			return s.flush()
+		}
 		if desc != nil {
 			s.send(desc)
 		}
@@ -479,6 +497,12 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 				s.send(&pgproto3.NoData{})
 			}
 		case 'E':
+			if f.route.CopyOut != nil {
+				if err := s.sendCopyOut(f); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := s.sendRows(rows); err != nil {
 				return err
 			}
@@ -490,17 +514,6 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 		}
 	}
 	return s.flush()
-}
-
-// anyAttached reports whether a failed shard's connection belongs to the
-// transaction (its own 'E' status then fails the transaction).
-func (s *session) anyAttached(f *fanout) bool {
-	for _, r := range f.res {
-		if r.errResp != nil && !r.fresh {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *session) sendTag(f *fanout, tag []byte) {
@@ -604,4 +617,50 @@ func splitTag(tag []byte) (string, int64, bool) {
 		return "", 0, false
 	}
 	return string(tag[:i]), n, true
+}
+
+// sendCopyOut relays the shards' COPY ... TO STDOUT data as one stream:
+// the first shard's CopyOutResponse, every shard's data (a CSV or text
+// header only from the first, a binary header only from the first and the
+// trailer only from the last), CopyDone and the summed count.
+func (s *session) sendCopyOut(f *fanout) error {
+	co := f.route.CopyOut
+	first := f.res[0]
+	if first.copyOut == nil {
+		return s.shardFail(fmt.Errorf("%w: shard %s did not start the COPY", errUnsupported, f.sdb.shardName(first.shard)), false)
+	}
+	s.send(first.copyOut)
+	var total int64
+	for i, r := range f.res {
+		data := r.copyData
+		switch {
+		case co.Format == "binary":
+			if i > 0 && len(data) >= 19 {
+				data = data[19+int(binary.BigEndian.Uint32(data[15:])):]
+			}
+			if i < len(f.res)-1 && len(data) >= 2 && data[len(data)-2] == 0xff && data[len(data)-1] == 0xff {
+				data = data[:len(data)-2]
+			}
+		case co.Header && i > 0:
+			if j := bytes.IndexByte(data, '\n'); j >= 0 {
+				data = data[j+1:]
+			}
+		}
+		for len(data) > 0 {
+			n := min(len(data), 64<<10)
+			s.send(&pgproto3.CopyData{Data: data[:n]})
+			data = data[n:]
+			if len(s.out) > clientFlushSize {
+				if err := s.flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if _, n, ok := splitTag(r.tag); ok {
+			total += n
+		}
+	}
+	s.send(&pgproto3.CopyDone{})
+	s.send(&pgproto3.CommandComplete{CommandTag: []byte("COPY " + strconv.FormatInt(total, 10))})
+	return nil
 }

@@ -670,6 +670,7 @@ func (b *shapeBuilder) copyStmt(c *pg_query.CopyStmt) {
 		b.st.kind = KindCopyTo
 	}
 	cs := &copyShape{from: c.IsFrom, stdio: c.Filename == "" && !c.IsProgram, format: "text", delimiter: "\t", null: `\N`, quote: `"`}
+	cs.options(c.Options)
 	if c.Query != nil {
 		cs.query = true
 		inner := buildShape(c.Query, b.lits)
@@ -679,11 +680,19 @@ func (b *shapeBuilder) copyStmt(c *pg_query.CopyStmt) {
 		b.st.copy = cs
 		return
 	}
-	b.addRel(c.Relation, true)
+	b.addRel(c.Relation, c.IsFrom)
 	for _, a := range c.Attlist {
 		cs.cols = append(cs.cols, a.GetString_().GetSval())
 	}
-	for _, o := range c.Options {
+	if c.WhereClause != nil {
+		b.exprs(c.WhereClause)
+	}
+	b.st.copy = cs
+}
+
+// options reads a COPY's format options.
+func (cs *copyShape) options(opts []*pg_query.Node) {
+	for _, o := range opts {
 		d := o.GetDefElem()
 		if d == nil {
 			continue
@@ -705,20 +714,16 @@ func (b *shapeBuilder) copyStmt(c *pg_query.CopyStmt) {
 		}
 	}
 	if cs.format == "csv" {
-		if cs.delimiter == "\t" && !hasOption(c.Options, "delimiter") {
+		if cs.delimiter == "\t" && !hasOption(opts, "delimiter") {
 			cs.delimiter = ","
 		}
-		if !hasOption(c.Options, "null") {
+		if !hasOption(opts, "null") {
 			cs.null = ""
 		}
 		if cs.escape == "" {
 			cs.escape = cs.quote
 		}
 	}
-	if c.WhereClause != nil {
-		b.exprs(c.WhereClause)
-	}
-	b.st.copy = cs
 }
 
 func hasOption(opts []*pg_query.Node, name string) bool {

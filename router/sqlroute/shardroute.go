@@ -118,6 +118,9 @@ type ShardRoute struct {
 	Inserts []ShardInsert
 	// Copy splits the rows of a COPY ... FROM STDIN into a sharded table.
 	Copy *CopySplit
+	// CopyOut is the format of a COPY ... TO STDOUT run on several shards,
+	// whose data the proxy concatenates (one header, one binary trailer).
+	CopyOut *CopySplit
 	// Unsafe: a multi-shard statement the merger cannot answer correctly,
 	// run anyway because of ShardOptions.AllowUnsafe.
 	Unsafe bool
@@ -447,6 +450,22 @@ func (r *ShardRouter) routeStmt(rc *routeCtx, st *stmtShape, kind Kind) (ShardRo
 		}
 		why = unsafe
 		route.Merge = m
+	}
+	if cs := st.copy; cs != nil {
+		// COPY ... TO: the shards' data is concatenated.
+		if !cs.stdio {
+			return none, fmt.Errorf("%w: COPY ... TO a file or program from several shards", ErrCrossShard)
+		}
+		if why == "" && st.sel != nil {
+			m, unsafe, err := r.mergePlan(rc, st.sel)
+			if err != nil {
+				return none, err
+			}
+			if unsafe != "" || len(m.Sort) > 0 || m.Group || m.Distinct || m.Limit >= 0 || m.Offset > 0 || m.SQL != "" {
+				why = "COPY (query) TO with ORDER BY, LIMIT, aggregates or DISTINCT across shards"
+			}
+		}
+		route.CopyOut = &CopySplit{KeyCol: -1, Format: cs.format, Header: cs.header}
 	}
 	if why != "" {
 		if !r.opts.AllowUnsafe {

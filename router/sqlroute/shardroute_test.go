@@ -228,6 +228,10 @@ func TestShardRouteMulti(t *testing.T) {
 		{sql: "TRUNCATE posts", shards: all},
 		{sql: "COPY posts (user_id, body) FROM STDIN", shards: all},
 		{sql: "COPY usernames FROM STDIN", shards: all},
+		{sql: "COPY posts TO STDOUT", shards: all},
+		{sql: "COPY (SELECT user_id, body FROM posts WHERE post_id > 3) TO STDOUT (FORMAT csv, HEADER)", shards: all},
+		{sql: "COPY (SELECT * FROM posts ORDER BY user_id) TO STDOUT", err: ErrCrossShard},
+		{sql: "COPY posts TO '/tmp/x'", err: ErrCrossShard},
 
 		{sql: "SELECT row_number() OVER () FROM posts", err: ErrCrossShard},
 		{sql: "SELECT * FROM posts p JOIN users u ON u.name = p.author", err: ErrCrossShard},
