@@ -55,7 +55,8 @@
 //
 // Each client gets its own BackendKeyData; a CancelRequest carrying it is
 // forwarded to the server connection running that client's unit at that
-// moment, and never to a connection already handed to someone else.
+// moment (every shard's, for a statement running on several shards), and
+// never to a connection already handed to someone else.
 //
 // # Sharding
 //
@@ -100,7 +101,7 @@
 // TO with ORDER BY, LIMIT or aggregates across shards (COPY TO of a
 // table or a plain query concatenates the shards' data), cursors and
 // portals fetched in parts across shards, savepoints
-// in a transaction on several shards (a SAVEPOINT runs on one of them), CancelRequest of a fan-out, failover of a sharded database's
+// in a transaction on several shards (a SAVEPOINT runs on one of them), failover of a sharded database's
 // shards (failover: sections name unsharded databases), batches whose
 // statements span shards, SET tiergate.* in the extended protocol, text
 // sort keys in other than byte order (C collation).

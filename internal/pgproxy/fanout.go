@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
 	"github.com/tiergate/tiergate/router/sqlroute"
@@ -130,6 +131,11 @@ func (s *session) runFanout(ctx context.Context, sdb *shardedDB, u *unitRoute, f
 			r.ioErr = err
 		}
 	}
+	conns := make([]*serverConn, 0, len(f.res))
+	for _, r := range f.res {
+		conns = append(conns, r.sc)
+	}
+	s.fanout.Store(&conns)
 	var wg sync.WaitGroup
 	for _, r := range f.res {
 		if r.ioErr != nil {
@@ -143,6 +149,7 @@ func (s *session) runFanout(ctx context.Context, sdb *shardedDB, u *unitRoute, f
 		}()
 	}
 	wg.Wait()
+	s.endFanoutCancel(conns)
 	if write && inTx {
 		for _, r := range f.res {
 			sh.wrote |= 1 << uint(r.shard)
@@ -663,4 +670,29 @@ func (s *session) sendCopyOut(f *fanout) error {
 	s.send(&pgproto3.CopyDone{})
 	s.send(&pgproto3.CommandComplete{CommandTag: []byte("COPY " + strconv.FormatInt(total, 10))})
 	return nil
+}
+
+// cancelFanout forwards a CancelRequest to every shard of the client's
+// running fan-out.
+func (srv *Server) cancelFanout(s *session, list *[]*serverConn) {
+	for _, sc := range *list {
+		sc.cancelRefs.Add(1)
+		if s.fanout.Load() == list {
+			if err := sendCancel(sc.pool.node.addr, sc.pid, sc.key); err != nil {
+				srv.log.Info("cancel request failed", zap.String("node", sc.pool.node.addr), zap.Error(err))
+			}
+		}
+		sc.cancelRefs.Add(-1)
+	}
+}
+
+// endFanoutCancel stops CancelRequests reaching the fan-out's connections
+// and waits for one being delivered.
+func (s *session) endFanoutCancel(conns []*serverConn) {
+	s.fanout.Store(nil)
+	for _, sc := range conns {
+		for sc.cancelRefs.Load() > 0 {
+			time.Sleep(time.Millisecond) // a cancel for this connection is being delivered
+		}
+	}
 }

@@ -514,6 +514,10 @@ func (srv *Server) cancel(pid uint32, key []byte) {
 		srv.log.Info("cancel request does not match a client", zap.Uint32("pid", pid))
 		return
 	}
+	if list := s.fanout.Load(); list != nil {
+		srv.cancelFanout(s, list)
+		return
+	}
 	sc := s.active.Load()
 	if sc == nil {
 		if s.state.Load() == stateWaiting {

@@ -279,6 +279,44 @@ func testSingleShardRouting(t *testing.T, cs []*pgtest.Cluster, n int) {
 		}
 	})
 
+	t.Run("cancel fan-out", func(t *testing.T) {
+		var keys []int64
+		for k := int64(7000); len(keys) < 2; k++ {
+			if shardOf(k) == len(keys) {
+				keys = append(keys, k)
+				if _, err := conn.Exec(ctx, "INSERT INTO users (user_id, name, password_hash) VALUES ($1, 'sleepy', 'h')", k); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sleeper := p.connect(t, ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := sleeper.Exec(ctx, "/* tiergate: primary */ SELECT user_id, pg_sleep(30) FROM users WHERE user_id IN ($1, $2)", keys[0], keys[1])
+			done <- err
+		}()
+		waitFor(t, ctx, "both shards sleeping", func() bool {
+			n := 0
+			for _, d := range direct[:2] {
+				var c int
+				_ = d.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&c)
+				n += c
+			}
+			return n == 2
+		})
+		// A CancelRequest for the client reaches every shard.
+		if err := sleeper.PgConn().CancelRequest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !isPgCode(err, "57014") {
+			t.Fatalf("cancelled fan-out: %v", err)
+		}
+		var one int
+		if err := sleeper.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("after the cancel: %v", err)
+		}
+	})
+
 	t.Run("pause writes", func(t *testing.T) {
 		pc := p.console(t, ctx)
 		writer := p.connect(t, ctx)
