@@ -81,7 +81,7 @@ type session struct {
 	pick       balancer.PickResult // the balancer's pick for the attached replica
 	attachedAt time.Time
 
-	sh     *shardSession                // state on a sharded database, nil otherwise
+	sh     *shardSession                 // state on a sharded database, nil otherwise
 	fanout atomic.Pointer[[]*serverConn] // connections of a running fan-out (for CancelRequest)
 }
 
