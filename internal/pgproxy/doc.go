@@ -102,7 +102,7 @@
 // table or a plain query concatenates the shards' data), cursors and
 // portals fetched in parts across shards, savepoints
 // in a transaction on several shards (a SAVEPOINT runs on one of them), failover of a sharded database's
-// shards (failover: sections name unsharded databases), batches whose
+// shards (a config with both is refused), batches whose
 // statements span shards, SET tiergate.* in the extended protocol, text
 // sort keys in other than byte order (C collation).
 package pgproxy
