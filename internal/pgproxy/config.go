@@ -566,9 +566,6 @@ func (c *Config) validateSharded(d *DatabaseConfig) []error {
 	if c.Pool.Mode != PoolModeTransaction {
 		de = append(de, config.Errorf("shards", "a sharded database needs pool.mode %s", PoolModeTransaction))
 	}
-	if c.Failover != nil {
-		de = append(de, config.Errorf("shards", "failover does not manage sharded databases yet: remove the failover section or this database"))
-	}
 	return de
 }
 

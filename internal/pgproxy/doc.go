@@ -101,8 +101,7 @@
 // TO with ORDER BY, LIMIT or aggregates across shards (COPY TO of a
 // table or a plain query concatenates the shards' data), cursors and
 // portals fetched in parts across shards, savepoints
-// in a transaction on several shards (a SAVEPOINT runs on one of them), failover of a sharded database's
-// shards (a config with both is refused), batches whose
+// in a transaction on several shards (a SAVEPOINT runs on one of them), batches whose
 // statements span shards, SET tiergate.* in the extended protocol, text
 // sort keys in other than byte order (C collation).
 package pgproxy
