@@ -85,10 +85,12 @@
 //     (copysplit.go): each shard in its own transaction, atomically across
 //     shards with two_phase_commit (twophase.go).
 //   - A transaction starts on a shard when it first reaches it (BEGIN is
-//     answered by the proxy); writing to a second shard needs
-//     two_phase_commit, else it is refused with 0A000. COMMIT with several
-//     shards is two-phase; in-doubt transactions are settled at startup
-//     and every minute from tiergate.twophase_decisions on shard 0.
+//     answered by the proxy, and the transaction's savepoints are replayed
+//     there); SAVEPOINT, RELEASE and ROLLBACK TO run on every shard it is
+//     on. Writing to a second shard needs two_phase_commit, else it is
+//     refused with 0A000. COMMIT with several shards is two-phase;
+//     in-doubt transactions are settled at startup and every minute from
+//     tiergate.twophase_decisions on shard 0.
 //
 // The console's EXPLAIN ROUTE <statement> shows a decision, SHOW SHARDS
 // the cross-shard counters, PAUSE WRITES stops writes for a resharding
@@ -97,11 +99,10 @@
 // # Not done here
 //
 // SCRAM channel binding, SASLprep of non-ASCII passwords, protocol 3.2
-// (negotiated down to 3.0), replication connections. Sharding: COPY (query)
-// TO with ORDER BY, LIMIT or aggregates across shards (COPY TO of a
-// table or a plain query concatenates the shards' data), cursors and
-// portals fetched in parts across shards, savepoints
-// in a transaction on several shards (a SAVEPOINT runs on one of them), batches whose
-// statements span shards, SET tiergate.* in the extended protocol, text
-// sort keys in other than byte order (C collation).
+// (negotiated down to 3.0), replication connections. Sharding: COPY
+// (query) TO with ORDER BY, LIMIT or aggregates across shards (COPY TO of
+// a table or a plain query concatenates the shards' data), cursors and
+// portals fetched in parts across shards, batches whose statements span
+// shards, SET tiergate.* in the extended protocol, text sort keys in other
+// than byte order (C collation).
 package pgproxy

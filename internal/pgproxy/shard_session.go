@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -78,6 +79,8 @@ type shardSession struct {
 	readOnly bool   // ... it is READ ONLY
 	failed   bool   // the proxy failed a statement of the transaction
 	wrote    uint64 // shards the transaction wrote to
+
+	savepoints []savepoint // the transaction's savepoints, oldest first
 
 	shard, key           string // SET tiergate.shard / tiergate.shard_key
 	localShard, localKey string // SET LOCAL values
@@ -174,6 +177,7 @@ func (sh *shardSession) txStatus() byte {
 // endTx forgets the transaction.
 func (sh *shardSession) endTx() {
 	sh.txOpen, sh.beginSQL, sh.readOnly, sh.failed, sh.wrote = false, "", false, false, 0
+	sh.savepoints = sh.savepoints[:0]
 	sh.local, sh.localShard, sh.localKey = false, "", ""
 }
 
@@ -295,8 +299,10 @@ func (s *session) runSharded(ctx context.Context, flushOnly bool) error {
 	case err != nil:
 		sdb.stats.refused.Add(1)
 		return s.shardFail(err, flushOnly)
-	case sh.failed && u.execs > 0 && u.kind != sqlroute.KindRollback && u.kind != sqlroute.KindCommit:
+	case sh.failed && u.execs > 0 && u.kind != sqlroute.KindRollback && u.kind != sqlroute.KindCommit && u.kind != sqlroute.KindRollbackTo:
 		return s.shardFail(errTxAborted, flushOnly)
+	case (sh.txOpen || sh.mask != 0) && (u.kind == sqlroute.KindSavepoint || u.kind == sqlroute.KindRelease || u.kind == sqlroute.KindRollbackTo):
+		return s.shardSavepoint(sdb, &u, flushOnly)
 	case u.kind == sqlroute.KindBegin && sh.mask == 0:
 		sh.txOpen, sh.beginSQL, sh.readOnly = true, u.sql, class.readOnly
 		return s.answerLocal("BEGIN", flushOnly)
@@ -418,6 +424,16 @@ func (s *session) attachShardTx(ctx context.Context, sdb *shardedDB, k int) erro
 		sc.client.Store(0)
 		sc.pool.release(sc)
 		return err
+	}
+	// The transaction's savepoints, so that ROLLBACK TO undoes this
+	// shard's part too.
+	for _, sp := range sh.savepoints {
+		if _, err := sc.exec(sp.sql, rt.cfg.Pool.ConnectTimeout); err != nil {
+			_, _ = sc.exec("ROLLBACK", rt.cfg.Pool.ConnectTimeout)
+			sc.client.Store(0)
+			sc.pool.release(sc)
+			return err
+		}
 	}
 	sh.conns[k], sh.nodes[k] = sc, n
 	sh.mask |= 1 << uint(k)
@@ -687,4 +703,76 @@ func bindParams(body []byte, params [][]byte, formats []int16) ([][]byte, []int1
 		body = body[l:]
 	}
 	return params, formats, nil
+}
+
+// savepoint is a SAVEPOINT of a transaction on a sharded database.
+type savepoint struct {
+	name string
+	sql  string
+}
+
+// shardSavepoint runs SAVEPOINT, RELEASE or ROLLBACK TO on every shard the
+// transaction is on and remembers the savepoints, which a shard the
+// transaction reaches later gets right after its BEGIN.
+func (s *session) shardSavepoint(sdb *shardedDB, u *unitRoute, flushOnly bool) error {
+	sh := s.sh
+	timeout := s.rt().cfg.Pool.ConnectTimeout
+	name := savepointName(u.sql)
+	var err error
+	for m := sh.mask; m != 0; m &= m - 1 {
+		k := bits.TrailingZeros64(m)
+		if _, e := sh.conns[k].exec(u.sql, timeout); e != nil && err == nil {
+			err = e
+			if !isServerResponse(e) {
+				return &serverError{node: sh.conns[k].pool.node.addr, err: e}
+			}
+		}
+	}
+	if err != nil {
+		s.srv.metrics.error(clientError(err).Code)
+		s.send(asQueryError(err))
+		if flushOnly {
+			s.skip = true
+		} else {
+			s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
+		}
+		return s.flush()
+	}
+	last := -1
+	for i, sp := range sh.savepoints {
+		if sp.name == name {
+			last = i
+		}
+	}
+	tag := "SAVEPOINT"
+	switch u.kind {
+	case sqlroute.KindSavepoint:
+		sh.savepoints = append(sh.savepoints, savepoint{name: name, sql: u.sql})
+	case sqlroute.KindRelease:
+		tag = "RELEASE"
+		if last >= 0 {
+			sh.savepoints = sh.savepoints[:last]
+		}
+	case sqlroute.KindRollbackTo:
+		tag = "ROLLBACK"
+		if last >= 0 {
+			sh.savepoints = sh.savepoints[:last+1]
+		}
+		sh.failed = false
+	}
+	return s.answerLocal(tag, flushOnly)
+}
+
+// savepointName returns the savepoint a SAVEPOINT, RELEASE or ROLLBACK TO
+// statement names, as the server folds it.
+func savepointName(sql string) string {
+	f := strings.Fields(strings.TrimRight(strings.TrimSpace(sql), "; \t\r\n"))
+	if len(f) == 0 {
+		return ""
+	}
+	n := f[len(f)-1]
+	if len(n) >= 2 && n[0] == '"' && n[len(n)-1] == '"' {
+		return strings.ReplaceAll(n[1:len(n)-1], `""`, `"`)
+	}
+	return strings.ToLower(n)
 }

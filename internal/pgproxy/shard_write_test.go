@@ -238,6 +238,57 @@ func TestShardedWrites(t *testing.T) {
 		}
 	})
 
+	t.Run("savepoints", func(t *testing.T) {
+		a, a2, b, c := keyOn(0, 120000), keyOn(0, 121000), keyOn(1, 120000), keyOn(2, 120000)
+		ins := "INSERT INTO users (user_id, name, password_hash) VALUES ($1, 'sp', 'h')"
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			sql  string
+			args []any
+		}{
+			{ins, []any{a}},
+			{"SAVEPOINT sp1", nil},
+			{ins, []any{b}}, // shard s1 joins after the savepoint
+			{ins, []any{a2}},
+			{"ROLLBACK TO SAVEPOINT sp1", nil},
+			{ins, []any{c}},
+			{"SAVEPOINT sp2", nil},
+			{ins, []any{a}}, // duplicate: fails on s0
+		}
+		for i, st := range steps {
+			_, err := tx.Exec(ctx, st.sql, st.args...)
+			if i == len(steps)-1 {
+				if !isPgCode(err, "23505") {
+					t.Fatalf("duplicate: %v", err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", st.sql, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, "ROLLBACK TO sp2"); err != nil {
+			t.Fatalf("rollback to after an error: %v", err)
+		}
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT sp2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[int64]bool{a: true, a2: false, b: false, c: true} {
+			if on := onShards(t, ctx, direct, "SELECT 1 FROM users WHERE user_id = $1 AND name = 'sp'", k); (len(on) == 1) != want {
+				t.Errorf("key %d (shard %d): on %v, want present=%v", k, shardOf(k), on, want)
+			}
+		}
+		if prepared() != 0 {
+			t.Fatal("prepared transactions left behind")
+		}
+	})
+
 	t.Run("recovery", func(t *testing.T) {
 		// In-doubt transactions of a proxy that died: one decided commit,
 		// one never decided.
