@@ -103,6 +103,7 @@
 // (query) TO with ORDER BY, LIMIT or aggregates across shards (COPY TO of
 // a table or a plain query concatenates the shards' data), cursors and
 // portals fetched in parts across shards, batches whose statements span
-// shards, SET tiergate.* in the extended protocol, text sort keys in other
-// than byte order (C collation).
+// shards, SET tiergate.* in the extended protocol, ordering text (ORDER BY,
+// min, max) across shards unless the database collation is C or POSIX
+// (refused: the merger compares bytes).
 package pgproxy

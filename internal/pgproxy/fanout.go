@@ -447,7 +447,8 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 		if s.sh.txOpen || s.sh.mask != 0 {
 			s.sh.failed = true
 		}
-		s.send(asQueryError(err))
+		f.sdb.stats.refused.Add(1)
+		s.send(asQueryError(shardError(err)))
 		s.send(&pgproto3.ReadyForQuery{TxStatus: s.txStatus()})
 		return s.flush()
 	}

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"math"
 	"math/big"
 	"slices"
@@ -37,6 +38,11 @@ func (s *session) mergeFanout(f *fanout) (*pgproto3.RowDescription, [][][]byte, 
 	mg, err := newMerger(m, desc)
 	if err != nil {
 		return nil, nil, err
+	}
+	if mg.comparesText() {
+		if err := s.checkByteOrder(f); err != nil {
+			return nil, nil, err
+		}
 	}
 	rows, err := mg.run(f.res)
 	if err != nil {
@@ -476,4 +482,58 @@ func encodeNumeric(d decimal, binaryFmt bool) []byte {
 		return d.appendBinary(nil)
 	}
 	return []byte(d.String())
+}
+
+func isTextType(oid uint32) bool {
+	switch oid {
+	case oidText, oidVarchar, oidBPChar, oidName:
+		return true
+	}
+	return false
+}
+
+// comparesText reports whether the merge orders text values (ORDER BY,
+// min, max), which depends on the collation.
+func (mg *merger) comparesText() bool {
+	for _, k := range mg.sort {
+		if isTextType(mg.in.Fields[k.Col].DataTypeOID) {
+			return true
+		}
+	}
+	for c, a := range mg.plan.Aggs {
+		if (a == sqlroute.AggMin || a == sqlroute.AggMax) && c < len(mg.in.Fields) && isTextType(mg.in.Fields[c].DataTypeOID) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkByteOrder refuses to merge text by byte order unless the shards'
+// database collation is C or POSIX (asked once per shard map, on the
+// fan-out's first connection, now idle).
+func (s *session) checkByteOrder(f *fanout) error {
+	sdb := f.sdb
+	if sdb.collation.Load() == 0 {
+		// datlocprovider (PostgreSQL 15+): 'c' libc, 'i' ICU.
+		rows, err := f.res[0].sc.exec(`SELECT datcollate || '/' || coalesce(to_json(d)->>'datlocprovider', 'c')
+			FROM pg_database d WHERE datname = current_database()`, s.rt().cfg.Pool.ConnectTimeout)
+		if err != nil || len(rows) != 1 {
+			return fmt.Errorf("%w: cannot read the database collation to merge text: %v", errUnsupported, err)
+		}
+		coll, provider, _ := strings.Cut(rows[0], "/")
+		name := coll
+		if provider != "c" {
+			name = coll + " (provider " + provider + ")"
+		}
+		sdb.collName.Store(&name)
+		if provider == "c" && (coll == "C" || coll == "POSIX" || strings.HasPrefix(coll, "C.")) {
+			sdb.collation.Store(1)
+		} else {
+			sdb.collation.Store(2)
+		}
+	}
+	if sdb.collation.Load() == 2 {
+		return fmt.Errorf("%w: ordering text across shards needs the C collation (the database's is %s): add the shard key, or order by another column", sqlroute.ErrCrossShard, *sdb.collName.Load())
+	}
+	return nil
 }

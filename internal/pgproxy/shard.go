@@ -22,6 +22,10 @@ type shardedDB struct {
 	shards []*cluster // shard i of the map is shards[i]
 	stats  *shardStats
 	rr     atomic.Uint32 // round robin for statements any shard answers
+	// collation is the server database's collation as far as merging text
+	// is concerned: 0 not checked yet, 1 byte order (C, POSIX), 2 other.
+	collation atomic.Int32
+	collName  atomic.Pointer[string]
 }
 
 // shardStats count what happens across shards; they survive reloads.

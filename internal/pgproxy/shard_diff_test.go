@@ -350,3 +350,49 @@ func renderValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// TestShardedTextOrderCollation: ordering text across shards is refused
+// when the database does not sort by bytes (an ICU collation), instead of
+// being merged in the wrong order.
+func TestShardedTextOrderCollation(t *testing.T) {
+	cs := shardClusters(t)
+	ctx := ctxT(t, time.Minute)
+	for _, c := range cs[:2] {
+		p := c.Primary()
+		if err := p.Exec(ctx, "DROP DATABASE IF EXISTS icu2 WITH (FORCE)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Exec(ctx, "CREATE DATABASE icu2 OWNER app LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0"); err != nil {
+			t.Skipf("no ICU collations here: %v", err)
+		}
+		conn, err := pgx.Connect(ctx, p.DSNFor("icu2", "app", appPassword))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(ctx, webappSchema)
+		_ = conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := shardedTestConfig(t, cs, "c2", 2, webappSharding(2), "")
+	d := cfg.Databases["app"]
+	d.ServerDatabase = "icu2"
+	cfg.Databases["app"] = d
+	p := startProxy(t, cfg)
+	conn := p.connect(t, ctx)
+	if _, err := conn.Exec(ctx, "SELECT name FROM users ORDER BY name"); !isPgCode(err, "0A000") || !strings.Contains(err.Error(), "C collation") {
+		t.Fatalf("text order under ICU: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT max(name) FROM users"); !isPgCode(err, "0A000") {
+		t.Fatalf("max(text) under ICU: %v", err)
+	}
+	// Other orders and counts still merge.
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT user_id FROM users ORDER BY user_id"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -55,7 +55,7 @@ func shardError(err error) error {
 	case errors.Is(err, errTxAborted):
 		code = sqlstateInFailedTx
 	case errors.Is(err, sqlroute.ErrCrossShard), errors.Is(err, sqlroute.ErrShardKeyUpdate),
-		errors.Is(err, errMultiShardTx), errors.Is(err, errMultiShardBatch):
+		errors.Is(err, errMultiShardTx), errors.Is(err, errMultiShardBatch), errors.Is(err, errUnmergeable):
 		code = sqlstateFeatureNotSupported
 	case errors.Is(err, sqlroute.ErrShardKey):
 		code = sqlstateInvalidParameter

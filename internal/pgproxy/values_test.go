@@ -1,11 +1,14 @@
 package pgproxy
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
 func TestNumericDiv(t *testing.T) {
@@ -116,5 +119,22 @@ func TestCompareValues(t *testing.T) {
 	}
 	if _, err := compareValues(1186, 0, []byte("1 day"), []byte("2 days")); err == nil {
 		t.Error("interval compared")
+	}
+}
+
+func TestShardErrorCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{fmt.Errorf("%w: x", errUnmergeable), "0A000"},
+		{fmt.Errorf("%w: x", sqlroute.ErrCrossShard), "0A000"},
+		{fmt.Errorf("%w: x", sqlroute.ErrShardKey), "22023"},
+		{errTxAborted, "25P02"},
+		{errMultiShardTx, "0A000"},
+	} {
+		if got := asQueryError(shardError(tc.err)).Code; got != tc.code {
+			t.Errorf("%v: %s, want %s", tc.err, got, tc.code)
+		}
 	}
 }
