@@ -4,11 +4,11 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"math"
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
