@@ -200,6 +200,10 @@ type DatabaseConfig struct {
 	// HAVING, ...) on every shard and concatenates the results, instead of
 	// refusing them with SQLSTATE 0A000. Default false.
 	AllowUnsafeCrossShard bool `yaml:"allow_unsafe_cross_shard"`
+	// MaxFanoutBytes caps the rows one statement run on several shards may
+	// return (the proxy holds them to merge); a bigger result fails with
+	// SQLSTATE 54000. Default: 256MiB.
+	MaxFanoutBytes config.ByteSize `yaml:"max_fanout_bytes"`
 }
 
 // ShardConfig is one shard of a sharded database.
@@ -259,6 +263,15 @@ func (c *Config) SetDefaults() {
 	for name, d := range c.Databases {
 		if d.ServerDatabase == "" {
 			d.ServerDatabase = name
+			c.Databases[name] = d
+		}
+		if d.sharded() {
+			if d.Sharding != nil {
+				d.Sharding.SetDefaults()
+			}
+			if d.MaxFanoutBytes == 0 {
+				d.MaxFanoutBytes = 256 << 20
+			}
 			c.Databases[name] = d
 		}
 	}
@@ -565,6 +578,9 @@ func (c *Config) validateSharded(d *DatabaseConfig) []error {
 	}
 	if c.Pool.Mode != PoolModeTransaction {
 		de = append(de, config.Errorf("shards", "a sharded database needs pool.mode %s", PoolModeTransaction))
+	}
+	if d.MaxFanoutBytes < 0 {
+		de = append(de, config.Errorf("max_fanout_bytes", "must not be negative"))
 	}
 	return de
 }

@@ -443,7 +443,7 @@ func (s *session) runCopySplit(ctx context.Context, sdb *shardedDB, u *unitRoute
 	var failed *shardResult
 	var total int64
 	for _, r := range f.res {
-		r.read(false, false)
+		r.read(false, false, nil)
 		if r.ioErr != nil {
 			return &serverError{node: r.sc.pool.node.addr, err: r.ioErr}
 		}

@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -47,6 +48,7 @@ type shardResult struct {
 	errResp  *pgproto3.ErrorResponse        // the first error
 	notices  []*pgproto3.NoticeResponse     // notices to relay
 	ioErr    error                          // the connection failed
+	tooBig   bool                           // the result exceeded max_fanout_bytes: rows dropped
 }
 
 // fanout is one multi-shard statement of a unit.
@@ -60,6 +62,8 @@ type fanout struct {
 	descP bool           // ... or the portal
 	res   []*shardResult // one per target shard
 	txid  string         // two-phase transaction id (writes with two_phase_commit)
+	bytes atomic.Int64   // result bytes held so far, against max_fanout_bytes
+	limit int64
 }
 
 // runFanout runs the batch whose one statement needs several shards.
@@ -70,7 +74,7 @@ func (s *session) runFanout(ctx context.Context, sdb *shardedDB, u *unitRoute, f
 	if u.multi.Copy != nil {
 		return s.runCopySplit(ctx, sdb, u)
 	}
-	f := &fanout{sdb: sdb, route: u.multi, item: u.item}
+	f := &fanout{sdb: sdb, route: u.multi, item: u.item, limit: int64(sdb.cfg.MaxFanoutBytes)}
 	it := &s.batch.items[u.item]
 	if it.kind == 'B' {
 		if err := f.bind.Decode(s.batch.buf[it.start+5 : it.end]); err != nil {
@@ -145,7 +149,7 @@ func (s *session) runFanout(ctx context.Context, sdb *shardedDB, u *unitRoute, f
 		go func() {
 			defer wg.Done()
 			defer s.srv.recoverLog("fan-out reader")
-			r.read(twoPC, f.route.CopyOut != nil)
+			r.read(twoPC, f.route.CopyOut != nil, f)
 		}()
 	}
 	wg.Wait()
@@ -296,7 +300,7 @@ func (s *session) fanoutWire(f *fanout, r *shardResult, twoPC bool) []byte {
 
 // read reads a shard's answers up to the last ReadyForQuery; copyOut
 // accepts a COPY ... TO STDOUT's data.
-func (r *shardResult) read(twoPC, copyOut bool) {
+func (r *shardResult) read(twoPC, copyOut bool, f *fanout) {
 	sc := r.sc
 	want := 1
 	if twoPC {
@@ -314,6 +318,10 @@ func (r *shardResult) read(twoPC, copyOut bool) {
 			sc.txStatus = m.TxStatus
 			seen++
 		case *pgproto3.DataRow:
+			if r.tooBig || f.over(m.Values, nil) {
+				r.tooBig, r.rows = true, nil
+				continue
+			}
 			r.rows = append(r.rows, copyValues(m.Values))
 		case *pgproto3.RowDescription:
 			r.descs = append(r.descs, copyRowDesc(m))
@@ -348,6 +356,10 @@ func (r *shardResult) read(twoPC, copyOut bool) {
 			}
 			r.copyOut = &pgproto3.CopyOutResponse{OverallFormat: m.OverallFormat, ColumnFormatCodes: append([]uint16(nil), m.ColumnFormatCodes...)}
 		case *pgproto3.CopyData:
+			if r.tooBig || f.over(nil, m.Data) {
+				r.tooBig, r.copyData = true, nil
+				continue
+			}
 			r.copyData = append(r.copyData, m.Data...)
 		case *pgproto3.CopyDone:
 		case *pgproto3.CopyInResponse:
@@ -410,6 +422,16 @@ func (s *session) answerFanout(ctx context.Context, f *fanout, twoPC bool) error
 	for _, r := range f.res {
 		for _, n := range r.notices {
 			s.send(n)
+		}
+	}
+	for _, r := range f.res {
+		if r.tooBig && r.errResp == nil {
+			if twoPC {
+				s.abortTwoPhase(f)
+			}
+			f.sdb.stats.refused.Add(1)
+			return s.shardFail(&errServerResponse{code: sqlstateProgramLimit, msg: fmt.Sprintf(
+				"the result from %d shards exceeds max_fanout_bytes (%d bytes): add the shard key or a LIMIT", len(f.res), f.limit)}, false)
 		}
 	}
 	var failed *shardResult
@@ -696,4 +718,17 @@ func (s *session) endFanoutCancel(conns []*serverConn) {
 			time.Sleep(time.Millisecond) // a cancel for this connection is being delivered
 		}
 	}
+}
+
+// over counts a row's (or COPY data's) bytes against max_fanout_bytes and
+// reports whether the limit is passed.
+func (f *fanout) over(vals [][]byte, data []byte) bool {
+	if f == nil || f.limit <= 0 {
+		return false
+	}
+	n := int64(len(data))
+	for _, v := range vals {
+		n += int64(len(v)) + 24
+	}
+	return f.bytes.Add(n) > f.limit
 }

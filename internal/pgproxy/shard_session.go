@@ -45,6 +45,7 @@ var (
 const (
 	sqlstateDatatypeMismatch = "42804"
 	sqlstateInFailedTx       = "25P02"
+	sqlstateProgramLimit     = "54000"
 )
 
 // shardError gives a sharding error its SQLSTATE (as an errServerResponse,

@@ -289,6 +289,26 @@ func TestShardedWrites(t *testing.T) {
 		}
 	})
 
+	t.Run("fan-out size limit", func(t *testing.T) {
+		small := *cfg
+		small.Databases = map[string]DatabaseConfig{"app": cfg.Databases["app"]}
+		d := small.Databases["app"]
+		d.MaxFanoutBytes = 2000
+		small.Databases["app"] = d
+		p2 := startProxy(t, &small)
+		c2 := p2.connect(t, ctx)
+		for _, mode := range execModes {
+			if _, err := c2.Exec(ctx, "SELECT * FROM posts", mode.mode); !isPgCode(err, "54000") {
+				t.Fatalf("%s: big fan-out: %v", mode.name, err)
+			}
+			var n int
+			if err := c2.QueryRow(ctx, "SELECT count(*) FROM posts", mode.mode).Scan(&n); err != nil || n == 0 {
+				t.Fatalf("%s: small fan-out after: %d %v", mode.name, n, err)
+			}
+		}
+		p2.stop()
+	})
+
 	t.Run("recovery", func(t *testing.T) {
 		// In-doubt transactions of a proxy that died: one decided commit,
 		// one never decided.
