@@ -87,8 +87,8 @@ func (srv *Server) showShards() *table {
 
 // shardConfigRows adds a sharded database's servers to SHOW CONFIG.
 func shardConfigRows(name string, d *DatabaseConfig, t *table) {
-	t.add("databases."+name, fmt.Sprintf("sharded: %d shards, server_database=%s two_phase_commit=%v allow_unsafe_cross_shard=%v map_version=%d",
-		len(d.Shards), d.ServerDatabase, d.TwoPhaseCommit, d.AllowUnsafeCrossShard, d.Sharding.Version))
+	t.add("databases."+name, fmt.Sprintf("sharded: %d shards, server_database=%s two_phase_commit=%v allow_unsafe_cross_shard=%v max_fanout_bytes=%v map_version=%d",
+		len(d.Shards), d.ServerDatabase, d.TwoPhaseCommit, d.AllowUnsafeCrossShard, d.MaxFanoutBytes, d.Sharding.Version))
 	for i, sh := range d.Shards {
 		t.add(fmt.Sprintf("databases.%s.shards[%d]", name, i), fmt.Sprintf("primary=%s replicas=%s", sh.Primary, strings.Join(sh.Replicas, ",")))
 	}
