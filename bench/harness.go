@@ -48,6 +48,7 @@ func allScenarios() []scenario {
 		dbConnectionsScenario(),
 		dbLatencyScenario(),
 		dbFailoverScenario(),
+		dbFanoutScenario(),
 	}
 }
 
