@@ -74,8 +74,9 @@
 //   - One shard: the unit runs there like on an unsharded database.
 //   - No sharded table, or reads of reference tables: any one shard (the
 //     next in turn; shard 0 for writes such as nextval).
-//   - A read without the key: every shard, in parallel, merged (fanout.go,
-//     merge.go): k-way merge on ORDER BY, LIMIT/OFFSET after the merge
+//   - A read without the key: every shard, in parallel, its rows held (up
+//     to max_fanout_bytes) and merged (fanout.go, merge.go): k-way merge
+//     on ORDER BY, LIMIT/OFFSET after the merge
 //     (LIMIT offset+limit pushed down), count/sum/min/max/avg and GROUP
 //     BY combined (avg as sum and count, divided like numeric_div),
 //     DISTINCT. What the merger cannot answer is refused with 0A000 unless
