@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"fmt"
 	"math"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -209,5 +208,3 @@ func TestRetryBudget(t *testing.T) {
 		t.Fatalf("one idle second allowed %d retries, want 5", got)
 	}
 }
-
-var _ = http.StatusOK

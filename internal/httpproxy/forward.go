@@ -137,13 +137,13 @@ func (e *Engine) proxy(ctx *fasthttp.RequestCtx, g *generation, route *httproute
 			e.fail(ctx, g, route, up, fasthttp.StatusServiceUnavailable, reasonNoBackend, start, f.attempts)
 			return
 		}
-		e.failErr(ctx, g, route, up, f.be, f.err, start, f.attempts)
+		e.failErr(ctx, g, route, up, f.err, start, f.attempts)
 		return
 	}
 	if cr != nil && cr.handle(e, ctx, g, route, up, &f, start) {
 		return
 	}
-	e.respond(ctx, route, up, f.be, f.resp, f.held, f.pr, f.lat)
+	e.respond(ctx, st, route, up, f.be, f.resp, f.held, f.pr, f.lat)
 	if cr != nil {
 		ctx.Response.Header.Set("X-Cache", cr.res.Label())
 	}
@@ -275,7 +275,7 @@ func (e *Engine) fetch(up *upstream, req *fasthttp.Request, key []byte, idempote
 var errRetryStatus = errors.New("retryable status")
 
 // failErr answers a failed attempt: 504 for a timeout, 502 otherwise.
-func (e *Engine) failErr(ctx *fasthttp.RequestCtx, g *generation, route *httproute.Route, up *upstream, be *backend, err error, start time.Time, attempt int) {
+func (e *Engine) failErr(ctx *fasthttp.RequestCtx, g *generation, route *httproute.Route, up *upstream, err error, start time.Time, attempt int) {
 	var dialErr *DialError
 	switch {
 	case errors.As(err, &dialErr):
@@ -287,7 +287,6 @@ func (e *Engine) failErr(ctx *fasthttp.RequestCtx, g *generation, route *httprou
 	default:
 		e.fail(ctx, g, route, up, fasthttp.StatusBadGateway, reasonBackendErr, start, attempt)
 	}
-	_ = be
 }
 
 // fail writes a short plain-text error response.
@@ -304,13 +303,11 @@ func (e *Engine) fail(ctx *fasthttp.RequestCtx, g *generation, route *httproute.
 
 // respond copies the backend response to the client; a body stream is
 // handed over and released when the server has written it.
-func (e *Engine) respond(ctx *fasthttp.RequestCtx, route *httproute.Route, up *upstream, be *backend, resp *fasthttp.Response, held *heldConn, pr balancer.PickResult, lat time.Duration) {
+func (e *Engine) respond(ctx *fasthttp.RequestCtx, st *reqState, route *httproute.Route, up *upstream, be *backend, resp *fasthttp.Response, held *heldConn, pr balancer.PickResult, lat time.Duration) {
 	out := &ctx.Response
 	resp.Header.CopyTo(&out.Header)
 	out.Header.SetNoDefaultContentType(true)
-	st := reqStatePool.Get().(*reqState)
 	st.strip = stripResponseHopByHop(&out.Header, st.strip)
-	reqStatePool.Put(st)
 	route.Action.ResponseHeaders.Apply(&out.Header)
 	status := resp.StatusCode()
 	be.responses[min(status/100, 5)].Add(1)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,8 +188,6 @@ func pollUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 func routeTo(upstream string) httproute.RouteConfig {
 	return httproute.RouteConfig{Upstream: upstream}
 }
-
-var _ = sync.WaitGroup{}
 
 type routeConfig = httproute.RouteConfig
 

@@ -64,7 +64,7 @@ func (e *Engine) tunnel(ctx *fasthttp.RequestCtx, g *generation, route *httprout
 	if err := resp.Header.Read(br); err != nil {
 		_ = conn.Close()
 		pr.Done(err, 0)
-		e.failErr(ctx, g, route, up, be, err, start, 0)
+		e.failErr(ctx, g, route, up, err, start, 0)
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
