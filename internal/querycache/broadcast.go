@@ -14,9 +14,9 @@ import (
 //	version(1) origin(8) seq(8) ndb(uvarint) { db(str) all(1) ntables(uvarint) { table(str) }* }*
 //
 // with str = uvarint length + bytes, all = 0 or 1, and each table a
-// TableKey (receivers use it as is, without parsing it again). Each batch is sent twice (at once and
-// resendDelay later) to survive a lost datagram; receivers apply a
-// (origin, seq) once.
+// TableKey (receivers use it as is, without parsing it again). Each batch
+// is sent twice (at once and resendDelay later) to survive a lost
+// datagram; receivers apply a (origin, seq) once.
 const (
 	msgVersion  = 1
 	resendDelay = 100 * time.Millisecond
