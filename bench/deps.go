@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 
@@ -32,13 +33,13 @@ func haveTool(name string) bool {
 	return err == nil
 }
 
-// ensureTools installs missing tools with apt-get (after apt-get update)
-// when allowed and possible, and returns, per scenario, what is still
-// missing.
+// ensureTools installs missing tools (needed and optional) with apt-get
+// (after apt-get update) when allowed and possible, and returns, per
+// scenario, which needed tools are still missing.
 func (h *harness) ensureTools(ctx context.Context, ss []scenario) map[string][]string {
 	need := map[string]bool{}
 	for _, s := range ss {
-		for _, t := range s.needs {
+		for _, t := range append(slices.Clone(s.needs), s.optional...) {
 			if !haveTool(t) {
 				need[t] = true
 			}

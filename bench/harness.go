@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type scenario struct {
 	name  string
 	title string
 	needs []string // tools, see debianPackage
+	// optional tools are installed like needs, but a scenario whose
+	// optional tool is missing still runs, without the systems needing it.
+	optional []string
 	run   func(ctx context.Context, h *harness, res *Result, rec *recorder) error
 }
 
@@ -44,11 +48,13 @@ func allScenarios() []scenario {
 		edgeThroughputScenario(),
 		edgeFeaturesScenario(),
 		edgeConnectionsScenario(),
+		edgeCacheScenario(),
 		dbThroughputScenario(),
 		dbConnectionsScenario(),
 		dbLatencyScenario(),
 		dbFailoverScenario(),
 		dbFanoutScenario(),
+		dbCacheScenario(),
 	}
 }
 
@@ -159,7 +165,7 @@ func (h *harness) runScenario(ctx context.Context, s scenario, machine machineIn
 	}
 	res.Machine.LoadBefore = loadAvg()
 	res.Machine.Tools = map[string]string{}
-	for _, t := range s.needs {
+	for _, t := range append(slices.Clone(s.needs), s.optional...) {
 		if v := toolVersionOf(t); v != "" {
 			res.Machine.Tools[t] = v
 		}

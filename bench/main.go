@@ -54,6 +54,7 @@ type options struct {
 // childOptions are the flags of the helper modes.
 type childOptions struct {
 	hello       string
+	origin      string
 	passthrough string
 	upstreams   string
 	loadgen     bool
@@ -92,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var c childOptions
 	fs.StringVar(&c.hello, "hello", "", "child mode: serve the hello backend on this address")
+	fs.StringVar(&c.origin, "origin", "", "child mode: serve the cache origin (1 KiB, Cache-Control: public, max-age=3600; counts requests) on this address")
 	fs.StringVar(&c.passthrough, "passthrough", "", "child mode: serve the bare fasthttp pass-through proxy on this address (with -upstreams)")
 	fs.StringVar(&c.upstreams, "upstreams", "", "pass-through upstreams, comma-separated")
 	fs.BoolVar(&c.loadgen, "loadgen", false, "child mode: open-loop load generator (-addr -rate -duration -conns -timeout); prints JSON")
@@ -154,6 +156,8 @@ func runChild(ctx context.Context, c childOptions, stdout io.Writer) (bool, erro
 	switch {
 	case c.hello != "":
 		return true, serveHello(ctx, c.hello)
+	case c.origin != "":
+		return true, serveOrigin(ctx, c.origin)
 	case c.passthrough != "":
 		ups := splitList(c.upstreams)
 		if len(ups) == 0 {

@@ -72,11 +72,12 @@ func TestParsePgbench(t *testing.T) {
 		out     string
 		tps     float64
 		lat     float64
+		txns    int64
 		wantErr bool
 	}{
-		{"ok", pgbenchOK, 30012.345678, 1.066, false},
-		{"aborted client", "pgbench: error: client 3 script 0 aborted in command 1 query 0: ERROR:  prepared statement \"P_0\" already exists\n" + pgbenchOK, 30012.345678, 1.066, true},
-		{"no tps", "pgbench: error: connection to server failed\n", 0, 0, true},
+		{"ok", pgbenchOK, 30012.345678, 1.066, 90000, false},
+		{"aborted client", "pgbench: error: client 3 script 0 aborted in command 1 query 0: ERROR:  prepared statement \"P_0\" already exists\n" + pgbenchOK, 30012.345678, 1.066, 90000, true},
+		{"no tps", "pgbench: error: connection to server failed\n", 0, 0, 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,8 +86,8 @@ func TestParsePgbench(t *testing.T) {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
 			}
 			if !tc.wantErr || tc.tps != 0 {
-				if got.TPS != tc.tps || got.LatencyMs != tc.lat {
-					t.Errorf("got tps %v latency %v, want %v %v", got.TPS, got.LatencyMs, tc.tps, tc.lat)
+				if got.TPS != tc.tps || got.LatencyMs != tc.lat || got.Txns != tc.txns {
+					t.Errorf("got tps %v latency %v transactions %d, want %v %v %d", got.TPS, got.LatencyMs, got.Txns, tc.tps, tc.lat, tc.txns)
 				}
 			}
 		})

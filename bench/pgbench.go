@@ -29,6 +29,7 @@ type pgbenchSpec struct {
 // pgbenchResult is what pgbench reported.
 type pgbenchResult struct {
 	TPS       float64   `json:"tps"`
+	Txns      int64     `json:"transactions"` // transactions actually processed
 	LatencyMs float64   `json:"latency_avg_ms"`
 	Failed    int64     `json:"failed"`
 	Samples   histogram `json:"-"` // per-transaction latencies when LogDir was set
@@ -79,6 +80,7 @@ func (h *harness) pgbench(ctx context.Context, s pgbenchSpec) (*pgbenchResult, e
 var (
 	pgbTPS     = regexp.MustCompile(`(?m)^tps = ([0-9.]+) \((with|without) initial connection time\)`)
 	pgbLatency = regexp.MustCompile(`(?m)^latency average = ([0-9.]+) ms`)
+	pgbTxns    = regexp.MustCompile(`(?m)^number of transactions actually processed: (\d+)`)
 	pgbFailed  = regexp.MustCompile(`(?m)^number of failed transactions: (\d+)`)
 	pgbAborted = regexp.MustCompile(`(?m)(aborted in command|Run was aborted)`)
 )
@@ -94,6 +96,9 @@ func parsePgbench(out string) (*pgbenchResult, error) {
 	r.TPS, _ = strconv.ParseFloat(m[1], 64)
 	if m := pgbLatency.FindStringSubmatch(out); m != nil {
 		r.LatencyMs, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := pgbTxns.FindStringSubmatch(out); m != nil {
+		r.Txns, _ = strconv.ParseInt(m[1], 10, 64)
 	}
 	if m := pgbFailed.FindStringSubmatch(out); m != nil {
 		r.Failed, _ = strconv.ParseInt(m[1], 10, 64)

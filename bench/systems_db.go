@@ -138,6 +138,14 @@ log_disconnections = 0
 // startDBProxy runs cmd/dbproxy in transaction mode, pool size 20 per
 // node, over primary (and replicas, which get the reads).
 func (h *harness) startDBProxy(ctx context.Context, label, primary string, replicas []string, maxClients int) (*pgSystem, error) {
+	return h.startDBProxyWith(ctx, label, func(listen, admin string) []byte {
+		return dbproxyConfig(listen, admin, primary, replicas, maxClients)
+	})
+}
+
+// startDBProxyWith runs cmd/dbproxy with the config cfg writes for its
+// listen and admin addresses.
+func (h *harness) startDBProxyWith(ctx context.Context, label string, cfg func(listen, admin string) []byte) (*pgSystem, error) {
 	bin, err := h.build(ctx, sysDBProxy, "./cmd/dbproxy")
 	if err != nil {
 		return nil, err
@@ -152,7 +160,7 @@ func (h *harness) startDBProxy(ctx context.Context, label, primary string, repli
 		return nil, err
 	}
 	path := filepath.Join(dir, "dbproxy.yaml")
-	if err := os.WriteFile(path, dbproxyConfig(addr, admin, primary, replicas, maxClients), 0o644); err != nil {
+	if err := os.WriteFile(path, cfg(addr, admin), 0o644); err != nil {
 		return nil, err
 	}
 	p, err := h.procs.start("dbproxy-"+filepath.Base(dir), []string{bin, "-config", path}, procOpts{})
@@ -161,7 +169,7 @@ func (h *harness) startDBProxy(ctx context.Context, label, primary string, repli
 	}
 	if err := waitFor(ctx, p, 30*time.Second, pgCheck(addr)); err != nil {
 		p.stop(time.Second)
-		return nil, fmt.Errorf("dbproxy did not become ready: %w", err)
+		return nil, fmt.Errorf("%s did not become ready: %w\n%s", label, err, p.logTail(5))
 	}
 	return &pgSystem{name: label, addr: addr, proc: p}, nil
 }
