@@ -67,6 +67,14 @@ func (a *analyzer) statement(n *pg_query.Node, read, written *tableSet) stmtResu
 	f := facts{funcs: a.funcs}
 	f.walk(n.ProtoReflect())
 	r := a.classify(n, &f)
+	// Volatility and user functions count wherever the call appears, also
+	// in parts that do not run now: more flags only means less caching.
+	if f.fn&fnVolatile != 0 {
+		r.flags |= FlagVolatile
+	}
+	if f.fn&fnUser != 0 {
+		r.flags |= FlagUserFunction
+	}
 	if r.exec {
 		if f.fn&fnSession != 0 {
 			r.flags |= FlagSessionState

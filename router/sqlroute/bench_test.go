@@ -105,3 +105,38 @@ func BenchmarkDigest(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClassifyCachedHinted: a cached statement with a routing and a
+// cache hint and a 'now' literal, then the TTL lookup the session layer
+// makes for it.
+func BenchmarkClassifyCachedHinted(b *testing.B) {
+	c := newBenchClassifier(b)
+	q := "/* tiergate: replica */ /* tiergate: cache ttl=30s */ SELECT * FROM events WHERE day = 'today'::date AND kind = 'x'"
+	if _, err := c.Classify(q); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(q)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d, _ := c.Classify(q)
+		if !d.Has(FlagCacheHint | FlagVolatile) {
+			b.Fatal("flags")
+		}
+	}
+}
+
+func BenchmarkCacheHintTTL(b *testing.B) {
+	for _, q := range []struct{ name, sql string }{
+		{"plain", benchQueries[1].sql},
+		{"comment", benchQueries[3].sql},
+		{"hinted", "/* tiergate: replica */ /* tiergate: cache ttl=30s */ " + benchQueries[1].sql},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			b.SetBytes(int64(len(q.sql)))
+			b.ReportAllocs()
+			for b.Loop() {
+				CacheHintTTL(q.sql)
+			}
+		})
+	}
+}

@@ -39,7 +39,7 @@ func New(cfg Config) (*Classifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sqlroute: %w", err)
 	}
-	funcs := newFuncMatcher(cfg.WriteFunctions)
+	funcs := newFuncMatcher(cfg.WriteFunctions, cfg.VolatileFunctions)
 	counter := stats.NewCounter()
 	cache, err := otter.New(&otter.Options[uint64, *Decision]{
 		MaximumSize:   cfg.CacheSize,
@@ -62,6 +62,10 @@ func New(cfg Config) (*Classifier, error) {
 // statements) or of one prepared statement. A query shape seen before is
 // answered from the cache without parsing or allocating.
 //
+// The Decision is the cached one for sql's digest, plus FlagVolatile when a
+// string literal of sql is 'now', 'today', 'tomorrow' or 'yesterday': the
+// one fact that depends on a literal's value, which the digest leaves out.
+//
 // The error is non-nil only for a tiergate.* statement the proxy rejects
 // (it wraps ErrProxySetting); the Decision is then still filled in
 // (KindProxySet, FlagProxySetting) and nothing must be forwarded. A statement
@@ -74,13 +78,21 @@ func (c *Classifier) Classify(sql string) (Decision, error) {
 		return proxySettingDecision(sql, &sc)
 	}
 	if d, ok := c.cache.GetIfPresent(sc.digest); ok {
-		return *d, nil
+		return withLiteralFacts(*d, &sc), nil
 	}
 	d, cacheable := c.analyze(sql, &sc)
 	if cacheable {
 		c.cache.Set(sc.digest, d)
 	}
-	return *d, nil
+	return withLiteralFacts(*d, &sc), nil
+}
+
+// withLiteralFacts adds to a Decision what the text's literal values say.
+func withLiteralFacts(d Decision, sc *scanResult) Decision {
+	if sc.timeLiteral {
+		d.Flags |= FlagVolatile
+	}
+	return d
 }
 
 // Stats are counters for the admin console and metrics.
@@ -138,9 +150,7 @@ func (c *Classifier) analyze(sql string, sc *scanResult) (d *Decision, cacheable
 	d.Digest = sc.digest
 	d.shape = shapeOf(sql, tree)
 	applyHint(d, sc.hint)
-	if sc.shardHint != hintNone {
-		d.Flags |= FlagShardHint
-	}
+	d.Flags |= commentFlags(sc)
 	return d, true
 }
 
@@ -204,6 +214,21 @@ func applyHint(d *Decision, h hint) {
 	d.Flags |= FlagHint
 }
 
+// commentFlags are the flags of the shard and cache hint comments.
+func commentFlags(sc *scanResult) Flags {
+	var f Flags
+	if sc.shardHint != hintNone {
+		f |= FlagShardHint
+	}
+	if sc.cacheHint {
+		f |= FlagCacheHint
+	}
+	if sc.noCacheHint {
+		f |= FlagNoCacheHint
+	}
+	return f
+}
+
 var unknownKinds = []Kind{KindUnknown}
 
 func unparsable(sc *scanResult, reason string) *Decision {
@@ -219,9 +244,7 @@ func unparsable(sc *scanResult, reason string) *Decision {
 		d.Flags |= FlagMultiStatement
 	}
 	applyHint(d, sc.hint)
-	if sc.shardHint != hintNone {
-		d.Flags |= FlagShardHint
-	}
+	d.Flags |= commentFlags(sc)
 	return d
 }
 

@@ -22,6 +22,8 @@ func TestClassifyDecisions(t *testing.T) {
 		txn  = FlagTxnControl
 		sess = FlagSessionState
 		w    = FlagWrite
+		vol  = FlagVolatile
+		user = FlagUserFunction
 	)
 	tests := []struct {
 		sql  string
@@ -49,21 +51,21 @@ func TestClassifyDecisions(t *testing.T) {
 		{"SELECT * FROM t FOR KEY SHARE", want{Primary, KindSelect, nil, "SELECT FOR KEY SHARE", w, []string{"t"}, nil}},
 		{"SELECT * INTO s.n FROM t", want{Primary, KindSelect, nil, "SELECT INTO", w, []string{"t"}, []string{"s.n"}}},
 		{"SELECT 1 INTO TEMP n", want{Primary, KindSelect, nil, "SELECT INTO", w | sess | FlagPin, nil, []string{"n"}}},
-		{"SELECT (SELECT nextval('s'))", want{Primary, KindSelect, nil, "write function nextval", w, nil, nil}},
-		{"SELECT pg_catalog.setval('s', 1)", want{Primary, KindSelect, nil, "write function pg_catalog.setval", w, nil, nil}},
-		{"SELECT pg_advisory_lock(1)", want{Primary, KindSelect, nil, "write function pg_advisory_lock", w | sess | FlagAdvisoryLock | FlagPin, nil, nil}},
-		{"SELECT pg_advisory_unlock(1)", want{Primary, KindSelect, nil, "write function pg_advisory_unlock", w | sess | FlagAdvisoryLock, nil, nil}},
-		{"SELECT pg_advisory_xact_lock(1)", want{Primary, KindSelect, nil, "write function pg_advisory_xact_lock", w, nil, nil}},
-		{"SELECT billing.charge(1)", want{Primary, KindSelect, nil, "write function billing.charge", w, nil, nil}},
-		{"SELECT other.charge(1)", want{Replica, KindSelect, nil, "SELECT", 0, nil, nil}},
-		{"SELECT AUDIT_EVENT()", want{Primary, KindSelect, nil, "write function audit_event", w, nil, nil}},
-		{"SELECT set_config('a', 'b', false)", want{Replica, KindSelect, nil, "SELECT", sess, nil, nil}},
+		{"SELECT (SELECT nextval('s'))", want{Primary, KindSelect, nil, "write function nextval", w | vol, nil, nil}},
+		{"SELECT pg_catalog.setval('s', 1)", want{Primary, KindSelect, nil, "write function pg_catalog.setval", w | vol, nil, nil}},
+		{"SELECT pg_advisory_lock(1)", want{Primary, KindSelect, nil, "write function pg_advisory_lock", w | sess | FlagAdvisoryLock | FlagPin | vol, nil, nil}},
+		{"SELECT pg_advisory_unlock(1)", want{Primary, KindSelect, nil, "write function pg_advisory_unlock", w | sess | FlagAdvisoryLock | vol, nil, nil}},
+		{"SELECT pg_advisory_xact_lock(1)", want{Primary, KindSelect, nil, "write function pg_advisory_xact_lock", w | vol, nil, nil}},
+		{"SELECT billing.charge(1)", want{Primary, KindSelect, nil, "write function billing.charge", w | user, nil, nil}},
+		{"SELECT other.charge(1)", want{Replica, KindSelect, nil, "SELECT", user, nil, nil}},
+		{"SELECT AUDIT_EVENT()", want{Primary, KindSelect, nil, "write function audit_event", w | user, nil, nil}},
+		{"SELECT set_config('a', 'b', false)", want{Replica, KindSelect, nil, "SELECT", sess | vol, nil, nil}},
 
 		// EXPLAIN.
 		{"EXPLAIN DELETE FROM t", want{Replica, KindExplain, nil, "EXPLAIN", 0, []string{"t"}, nil}},
 		{"EXPLAIN ANALYZE DELETE FROM t", want{Primary, KindExplain, nil, "EXPLAIN ANALYZE DELETE", w, nil, []string{"t"}}},
 		{"EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM t", want{Replica, KindExplain, nil, "EXPLAIN ANALYZE", 0, []string{"t"}, nil}},
-		{"EXPLAIN ANALYZE SELECT nextval('s')", want{Primary, KindExplain, nil, "EXPLAIN ANALYZE write function nextval", w, nil, nil}},
+		{"EXPLAIN ANALYZE SELECT nextval('s')", want{Primary, KindExplain, nil, "EXPLAIN ANALYZE write function nextval", w | vol, nil, nil}},
 		{"EXPLAIN EXECUTE p", want{Primary, KindExplain, nil, "EXPLAIN EXECUTE of a prepared statement", 0, nil, nil}},
 
 		// COPY.
@@ -116,7 +118,7 @@ func TestClassifyDecisions(t *testing.T) {
 		{"LOAD 'auto_explain'", want{Primary, KindOther, nil, "LOAD", sess, nil, nil}},
 
 		// Utility statements.
-		{"CALL p()", want{Primary, KindCall, nil, "CALL", w, nil, nil}},
+		{"CALL p()", want{Primary, KindCall, nil, "CALL", w | user, nil, nil}},
 		{"DO $$ BEGIN END $$", want{Primary, KindDo, nil, "DO", w, nil, nil}},
 		{"LOCK TABLE t", want{Primary, KindLock, nil, "LOCK", w, []string{"t"}, nil}},
 		{"VACUUM t", want{Primary, KindMaintenance, nil, "VACUUM", w, []string{"t"}, nil}},
@@ -385,7 +387,7 @@ func TestClassifyConcurrent(t *testing.T) {
 	entries := loadCorpus(t)
 	want := make([]Decision, len(entries))
 	for i, e := range entries {
-		want[i] = uncached(c, e.sql)
+		want[i] = uncachedWithLiterals(c, e.sql)
 	}
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
@@ -413,6 +415,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := New(Config{WriteFunctions: []string{"a.b.c"}}); err == nil {
 		t.Error("New accepted write function a.b.c")
 	}
+	if _, err := New(Config{VolatileFunctions: []string{"f()"}}); err == nil {
+		t.Error("New accepted volatile function f()")
+	}
 }
 
 func TestStringers(t *testing.T) {
@@ -433,7 +438,13 @@ func TestStringers(t *testing.T) {
 	if s := Flags(0).String(); s != "0" {
 		t.Errorf("Flags(0).String = %q", s)
 	}
-	if s := Flags(1 << 15).String(); s != "0x8000" {
+	if s := (FlagVolatile | FlagUserFunction | FlagCacheHint | FlagNoCacheHint).String(); s != "volatile|user-function|cache-hint|nocache-hint" {
+		t.Errorf("cache flags String = %q", s)
+	}
+	if FlagNoCacheHint != 1<<(len(flagNames)-1) {
+		t.Errorf("flagNames has %d names, last flag is %#x", len(flagNames), FlagNoCacheHint)
+	}
+	if s := Flags(1 << 20).String(); s != "0x100000" {
 		t.Errorf("unknown flag String = %q", s)
 	}
 	if RouteReplica.String() != "replica" || RouteAuto.String() != "auto" || RoutePrimary.String() != "primary" || Route(7).String() != "Route(7)" {

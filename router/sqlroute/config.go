@@ -25,6 +25,14 @@ type Config struct {
 	// ...). "name" matches the function in any schema, "schema.name" only in
 	// that schema. Matching ignores case. Default: none.
 	WriteFunctions []string `yaml:"write_functions"`
+	// VolatileFunctions lists user-defined functions whose result can
+	// differ between two calls over the same data (they read the clock, a
+	// sequence, a setting, another server, ...): a statement calling one
+	// gets FlagVolatile, so the query cache does not keep its result, in
+	// addition to the built-in volatile functions (now, random,
+	// clock_timestamp, gen_random_uuid, nextval, current_setting, ...).
+	// Matching is as for write_functions. Default: none.
+	VolatileFunctions []string `yaml:"volatile_functions"`
 	// CacheSize bounds the digest-to-decision cache, in entries (one per
 	// query shape). Default 10000.
 	CacheSize int `yaml:"cache_size"`
@@ -49,6 +57,11 @@ func (c *Config) Validate() error {
 	for i, name := range c.WriteFunctions {
 		if err := checkFunctionName(name); err != nil {
 			errs = append(errs, config.At("write_functions", i, err))
+		}
+	}
+	for i, name := range c.VolatileFunctions {
+		if err := checkFunctionName(name); err != nil {
+			errs = append(errs, config.At("volatile_functions", i, err))
 		}
 	}
 	if c.CacheSize < 1 {

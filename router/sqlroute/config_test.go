@@ -11,7 +11,7 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.SetDefaults()
-	if c.CacheSize != DefaultCacheSize || c.MaxParseBytes != DefaultMaxParseBytes || c.WriteFunctions != nil {
+	if c.CacheSize != DefaultCacheSize || c.MaxParseBytes != DefaultMaxParseBytes || c.WriteFunctions != nil || c.VolatileFunctions != nil {
 		t.Errorf("defaults = %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -25,9 +25,11 @@ func TestConfigValidate(t *testing.T) {
 		cfg  Config
 		want []string // field paths with problems
 	}{
-		{"ok", Config{WriteFunctions: []string{"f", "s.f", "My_Func"}, CacheSize: 1, MaxParseBytes: 1}, nil},
+		{"ok", Config{WriteFunctions: []string{"f", "s.f", "My_Func"}, VolatileFunctions: []string{"g", "s.g"}, CacheSize: 1, MaxParseBytes: 1}, nil},
 		{"bad names", Config{WriteFunctions: []string{"ok", "", "a.b.c", ".f", "f()", "a b"}, CacheSize: 1, MaxParseBytes: 1},
 			[]string{"write_functions[1]", "write_functions[2]", "write_functions[3]", "write_functions[4]", "write_functions[5]"}},
+		{"bad volatile names", Config{VolatileFunctions: []string{"a.b.c", "ok", "f(x)"}, CacheSize: 1, MaxParseBytes: 1},
+			[]string{"volatile_functions[0]", "volatile_functions[2]"}},
 		{"sizes", Config{CacheSize: -1, MaxParseBytes: -5}, []string{"cache_size", "max_parse_bytes"}},
 	}
 	for _, tc := range tests {
@@ -56,6 +58,7 @@ func TestConfigYAML(t *testing.T) {
 	yaml := `
 routing:
   write_functions: [billing.charge, audit_event]
+  volatile_functions: [app.next_ticket]
   cache_size: 500
   max_parse_bytes: 64KiB
 `
@@ -63,7 +66,8 @@ routing:
 	if err := config.Parse("dbproxy.yaml", []byte(yaml), &f, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.Routing; got.CacheSize != 500 || got.MaxParseBytes != 64<<10 || len(got.WriteFunctions) != 2 {
+	if got := f.Routing; got.CacheSize != 500 || got.MaxParseBytes != 64<<10 || len(got.WriteFunctions) != 2 ||
+		len(got.VolatileFunctions) != 1 || got.VolatileFunctions[0] != "app.next_ticket" {
 		t.Errorf("parsed %+v", got)
 	}
 

@@ -158,7 +158,9 @@ func checkSameShape(t *testing.T, c *Classifier, where, sql string) {
 	}
 }
 
-// uncached analyses sql without the cache (proxy settings excluded).
+// uncached analyses sql without the cache (proxy settings excluded). It
+// leaves out what Classify adds from literal values (withLiteralFacts):
+// same-shape texts differ in those.
 func uncached(c *Classifier, sql string) Decision {
 	var sc scanResult
 	scanSQL(sql, &sc, nil)
@@ -170,6 +172,14 @@ func uncached(c *Classifier, sql string) Decision {
 	out := *d
 	out.shape = nil // positions differ between same-shape texts; ShardRouter tests cover shapes
 	return out
+}
+
+// uncachedWithLiterals is what Classify returns for sql: uncached plus the
+// facts of its literal values.
+func uncachedWithLiterals(c *Classifier, sql string) Decision {
+	var sc scanResult
+	scanSQL(sql, &sc, nil)
+	return withLiteralFacts(uncached(c, sql), &sc)
 }
 
 // otherLiterals rewrites every literal of sql to a different value of the

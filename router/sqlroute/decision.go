@@ -132,7 +132,7 @@ func (k Kind) String() string {
 // Flags are facts about a statement that matter to the session layer and the
 // pooler beyond its target. For a multi-statement query they are the union
 // over all statements.
-type Flags uint16
+type Flags uint32
 
 const (
 	// FlagWrite: the statement needs the primary: it writes data or schema,
@@ -185,12 +185,43 @@ const (
 	// comment names the shard; ShardRouter.Route reads its value from the
 	// text (values are not part of the digest).
 	FlagShardHint
+	// FlagVolatile: the statement's result can differ between two
+	// executions over the same data. It calls a volatile or time- or
+	// session-dependent built-in (now, random, clock_timestamp,
+	// gen_random_uuid, nextval, current_setting, pg_backend_pid, age, ...)
+	// or a function listed in Config.VolatileFunctions; or it uses
+	// CURRENT_DATE, CURRENT_TIME[STAMP], LOCALTIME[STAMP], CURRENT_USER,
+	// CURRENT_ROLE, SESSION_USER, USER, CURRENT_SCHEMA or CURRENT_CATALOG;
+	// or it holds one of the string literals 'now', 'today', 'tomorrow',
+	// 'yesterday' (any case, surrounding spaces allowed), which the server
+	// turns into the current time when it converts them to a date/time
+	// type, explicitly ('now'::timestamptz, CAST('today' AS date),
+	// timestamp 'now') or implicitly (created_at > 'now'). Calls count
+	// wherever they appear in the text, also in parts that do not run now
+	// (a column DEFAULT, the body of PREPARE, EXPLAIN without ANALYZE).
+	// Volatility behind a view, a user function, a default or a trigger is
+	// not visible here; see FlagUserFunction.
+	FlagVolatile
+	// FlagUserFunction: the statement calls a function that is not a known
+	// built-in (anything outside this package's table of PostgreSQL
+	// built-ins, and anything schema-qualified outside pg_catalog, so also
+	// every function of write_functions and volatile_functions). What such a
+	// function reads, and whether it is volatile, is unknown.
+	FlagUserFunction
+	// FlagCacheHint: a /* tiergate: cache */ or /* tiergate: cache ttl=30s */
+	// comment asks for the result to be cached. The TTL is not part of the
+	// digest: read it from the text with CacheHintTTL.
+	FlagCacheHint
+	// FlagNoCacheHint: a /* tiergate: nocache */ comment asks for the result
+	// not to be cached. It may come with FlagCacheHint; nocache wins.
+	FlagNoCacheHint
 )
 
 var flagNames = [...]string{
 	"write", "txn-control", "read-only-txn", "session-state", "listen",
 	"advisory-lock", "hint", "multi-statement", "proxy-setting", "unparsable",
-	"pin", "clears-prepared", "shard-hint",
+	"pin", "clears-prepared", "shard-hint", "volatile", "user-function",
+	"cache-hint", "nocache-hint",
 }
 
 // Has reports whether all bits of f2 are set in f.

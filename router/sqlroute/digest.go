@@ -17,7 +17,9 @@ import (
 //     into one, so IN (1, 2, 3) and IN (4) share a shape;
 //   - a routing hint comment becomes "/*tiergate:primary*/" or
 //     "/*tiergate:replica*/", a shard hint "/*tiergate:shard*/" or
-//     "/*tiergate:shard_key*/" (its value is not part of the digest);
+//     "/*tiergate:shard_key*/" (its value is not part of the digest), a
+//     cache hint "/*tiergate:cache*/" (with or without a TTL, which is not
+//     part of the digest) or "/*tiergate:nocache*/";
 //   - empty statements (stray semicolons) are dropped, as is a trailing ";";
 //   - an unterminated string, quoted identifier or comment, or a number
 //     with trailing junk (123abc), becomes "$!".
@@ -28,6 +30,8 @@ const (
 	hintReplicaTok  = "/*tiergate:replica*/"
 	hintShardTok    = "/*tiergate:shard*/"
 	hintShardKeyTok = "/*tiergate:shard_key*/"
+	hintCacheTok    = "/*tiergate:cache*/"
+	hintNoCacheTok  = "/*tiergate:nocache*/"
 )
 
 // Digest returns the 64-bit xxhash of the normalised text of sql. Statements
@@ -68,6 +72,14 @@ type scanResult struct {
 	// present (the last one wins), shardHintVal its value as written.
 	shardHint    hint
 	shardHintVal string
+	// cacheHint and noCacheHint: a /* tiergate: cache [ttl=D] */ or
+	// /* tiergate: nocache */ comment is present.
+	cacheHint, noCacheHint bool
+	// timeLiteral: a string literal is 'now', 'today', 'tomorrow' or
+	// 'yesterday' (see isTimeLiteral). Literal values are not part of the
+	// digest, so this is the one fact of a Decision (FlagVolatile) that
+	// Classify adds to the cached one.
+	timeLiteral bool
 	// lits, when set by the caller, receives the literal runs of the text.
 	lits *litRuns
 }
@@ -274,6 +286,14 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 				}
 				sc.shardHint, sc.shardHintVal = parseHint(text[2 : len(text)-2])
 				continue
+			case hintCache:
+				z.writeString(hintCacheTok)
+				sc.cacheHint = true
+				continue
+			case hintNoCache:
+				z.writeString(hintNoCacheTok)
+				sc.noCacheHint = true
+				continue
 			case hintPrimary:
 				z.writeString(hintPrimaryTok)
 			default:
@@ -290,6 +310,9 @@ func scanSQL(sql string, sc *scanResult, out *strings.Builder) {
 			z.begin()
 			z.writeLower(text)
 		case tokString, tokNumber:
+			if t.kind == tokString && !sc.timeLiteral && isTimeLiteral(text) {
+				sc.timeLiteral = true
+			}
 			if sc.lits != nil {
 				sc.lits.add(t.start, t.end, minus, z.lastPlaceholder && z.pendingComma)
 			}

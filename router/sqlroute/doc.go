@@ -11,7 +11,9 @@
 // looks the digest up in a bounded cache, and only on a miss parses the text
 // with the real PostgreSQL parser (pg_query_go, cgo). Decisions are a function
 // of the digest alone, so a cached [Decision] is shared, immutable, and
-// returned without allocating.
+// returned without allocating. The one exception is [FlagVolatile] from a
+// 'now'-like literal, which Classify adds to the cached Decision because
+// literal values are not part of the digest.
 //
 // Routing rules, in short:
 //
@@ -43,6 +45,37 @@
 // WITH HOLD cursors, temporary objects), FlagClearsPrepared (DISCARD ALL,
 // DEALLOCATE), and the tables read and written (query-cache invalidation).
 //
+// # Query cache facts
+//
+// For the session layer's result cache a Decision also says whether the
+// result may be reused and whether the client asked for it:
+//
+//   - [FlagVolatile]: the result can differ between two executions over the
+//     same data. Set for calls to volatile or time- or session-dependent
+//     built-ins (now, random, clock_timestamp, gen_random_uuid, nextval,
+//     current_setting, pg_backend_pid, age, txid_*, pg_sleep*, ...) and to
+//     the functions in [Config.VolatileFunctions], for SQL value functions
+//     (CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIME, CURRENT_USER,
+//     SESSION_USER, CURRENT_SCHEMA, ...), and for the string literals
+//     'now', 'today', 'tomorrow', 'yesterday', cast or not.
+//   - [FlagUserFunction]: a call to a function that is not in the package's
+//     table of known built-ins (a side-effect-free allowlist of common
+//     aggregates, window, string, math, date/time, JSON and array functions,
+//     plus the volatile and writing built-ins), or to anything
+//     schema-qualified outside pg_catalog. It may read other tables or be
+//     volatile; the session layer caches such statements only when told to.
+//   - [FlagCacheHint] and [FlagNoCacheHint]: /* tiergate: cache */,
+//     /* tiergate: cache ttl=30s */ and /* tiergate: nocache */ comments,
+//     each in its own comment next to any routing hint. Their presence is
+//     part of the digest; the TTL is not, and [CacheHintTTL] reads it from
+//     the text. A malformed cache hint is an ordinary comment.
+//
+// Volatility that the text does not show (a view or a column default that
+// calls now(), an operator or cast implemented by a volatile function, a
+// user function that reads other tables) is not detected; results also
+// depend on session settings (TimeZone, DateStyle, search_path, role),
+// which the session layer must account for itself.
+//
 // # Shard routing
 //
 // For a sharded database a [ShardRouter] over a shardmap.Map says where a
@@ -65,8 +98,8 @@
 // ErrShardKey.
 //
 // Known limits: functions are classified by name only (a user function that
-// writes must be listed in write_functions; triggers and rules are not
-// followed); EXECUTE of a SQL-level prepared statement goes to the primary
+// writes must be listed in write_functions, one that is volatile in
+// volatile_functions; triggers and rules are not followed); EXECUTE of a SQL-level prepared statement goes to the primary
 // because the statement text lives in the session; the lexer assumes
 // standard_conforming_strings = on. A write sent to a replica by mistake or
 // by a hint fails there with a read-only error; it cannot change data.

@@ -3,6 +3,7 @@ package sqlroute_test
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tiergate/tiergate/router/sqlroute"
 )
@@ -38,7 +39,7 @@ func ExampleClassifier_Classify() {
 	// replica "SELECT"               0
 	// primary "SELECT FOR UPDATE"    write
 	// primary "data-modifying CTE"   write
-	// primary "write function billing.charge" write
+	// primary "write function billing.charge" write|user-function
 	// replica "BEGIN READ ONLY"      txn-control|read-only-txn
 	// primary "hint"                 hint
 	// primary "LISTEN"               write|session-state|listen|pin
@@ -55,4 +56,46 @@ func ExampleDigest() {
 	// Output:
 	// true
 	// select * from t where id in ( $? ) and name = $?
+}
+
+// The session layer's result cache decides per statement from the flags,
+// and reads a hinted TTL from the text only when the hint is there.
+func ExampleCacheHintTTL() {
+	c, err := sqlroute.New(sqlroute.Config{VolatileFunctions: []string{"app.next_ticket"}})
+	if err != nil {
+		panic(err)
+	}
+	const defaultTTL = 10 * time.Second
+	for _, sql := range []string{
+		"SELECT * FROM products WHERE id = 42",
+		"SELECT * FROM events WHERE at > now() - interval '1 hour'",
+		"SELECT * FROM events WHERE day = 'today'",
+		"SELECT app.next_ticket()",
+		"SELECT price_of(id) FROM products",
+		"/* tiergate: replica */ /* tiergate: cache ttl=30s */ SELECT price_of(id) FROM products",
+		"/* tiergate: cache */ /* tiergate: nocache */ SELECT 1",
+	} {
+		d, _ := c.Classify(sql)
+		cache, ttl := false, defaultTTL
+		switch {
+		case d.Target != sqlroute.Replica || d.Has(sqlroute.FlagNoCacheHint) || d.Has(sqlroute.FlagVolatile):
+			// not cached
+		case d.Has(sqlroute.FlagCacheHint):
+			cache = true
+			if t, _ := sqlroute.CacheHintTTL(sql); t > 0 {
+				ttl = t
+			}
+		case !d.Has(sqlroute.FlagUserFunction):
+			cache = true
+		}
+		fmt.Printf("%-5v %-4v %v\n", cache, ttl, d.Flags)
+	}
+	// Output:
+	// true  10s  0
+	// false 10s  volatile
+	// false 10s  volatile
+	// false 10s  volatile|user-function
+	// false 10s  user-function
+	// true  30s  hint|user-function|cache-hint
+	// false 10s  cache-hint|nocache-hint
 }

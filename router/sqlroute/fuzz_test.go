@@ -65,6 +65,12 @@ func FuzzClassify(f *testing.F) {
 		if d1.Digest != Digest(sql) {
 			t.Fatalf("Classify(%q): digest %x, want %x", sql, d1.Digest, Digest(sql))
 		}
+		if !d1.Has(FlagProxySetting) {
+			ttl, ok := CacheHintTTL(sql)
+			if ok != d1.Has(FlagCacheHint) || ttl < 0 || (!ok && ttl != 0) {
+				t.Fatalf("Classify(%q): flags %v, but CacheHintTTL = %v, %v", sql, d1.Flags, ttl, ok)
+			}
+		}
 		d2, err2 := c.Classify(sql)
 		if !reflect.DeepEqual(d1, d2) || (err1 == nil) != (err2 == nil) {
 			t.Fatalf("Classify(%q) twice: %+v then %+v", sql, d1, d2)

@@ -14,7 +14,7 @@ const (
 	tokParam               // $1
 	tokOp                  // operator: + - * / < > = ~ ! @ # % ^ & | ` ? and runs of them
 	tokPunct               // ( ) [ ] , ; . : :: := and any other single byte
-	tokHint                // a /* tiergate: primary|replica|shard=N|shard_key=K */ comment
+	tokHint                // a /* tiergate: primary|replica|shard=N|shard_key=K|cache [ttl=D]|nocache */ comment
 	tokBad                 // malformed: unterminated string, quoted identifier or comment (runs to the end), or number with trailing junk
 )
 
@@ -27,6 +27,8 @@ const (
 	hintReplica
 	hintShard    // /* tiergate: shard=N */ (a shard number or name)
 	hintShardKey // /* tiergate: shard_key=K */
+	hintCache    // /* tiergate: cache */ or /* tiergate: cache ttl=D */
+	hintNoCache  // /* tiergate: nocache */
 )
 
 // token is one lexical token: s[start:end] of the lexed text.
@@ -281,15 +283,17 @@ func (l *lexer) number(start int) token {
 	return token{kind: kind, start: start, end: i}
 }
 
-// parseHint recognises the body of a /* tiergate: primary|replica */ or
-// /* tiergate: shard=N */ or /* tiergate: shard_key=K */ comment
-// (case-insensitive keywords, any spacing; a value may be 'quoted'), and
-// returns the shard or key value as written. Anything else is an ordinary
+// parseHint recognises the body of a /* tiergate: primary|replica */,
+// /* tiergate: shard=N */, /* tiergate: shard_key=K */,
+// /* tiergate: cache */, /* tiergate: cache ttl=D */ or
+// /* tiergate: nocache */ comment (case-insensitive keywords, any spacing;
+// a value may be 'quoted'), and returns the shard or key value or the TTL
+// as written. Anything else, a malformed TTL included, is an ordinary
 // comment.
 func parseHint(body string) (hint, string) {
 	body = trimSpace(body)
 	const prefix = "tiergate"
-	if len(body) < len(prefix) || !strings.EqualFold(body[:len(prefix)], prefix) {
+	if !hasPrefixFold(body, prefix) {
 		return hintNone, ""
 	}
 	body = trimSpace(body[len(prefix):])
@@ -302,6 +306,10 @@ func parseHint(body string) (hint, string) {
 		return hintPrimary, ""
 	case strings.EqualFold(v, "replica"):
 		return hintReplica, ""
+	case strings.EqualFold(v, "nocache"):
+		return hintNoCache, ""
+	case hasPrefixFold(v, "cache"):
+		return parseCacheHint(v[len("cache"):])
 	}
 	name, value, ok := strings.Cut(v, "=")
 	if !ok {
@@ -321,6 +329,11 @@ func parseHint(body string) (hint, string) {
 		return hintShardKey, value
 	}
 	return hintNone, ""
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func trimSpace(s string) string {

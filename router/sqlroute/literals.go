@@ -105,41 +105,50 @@ func unescapeE(body string) (string, bool) {
 	if strings.IndexByte(body, '\\') < 0 {
 		return unquoteSQL(body), true
 	}
-	var b strings.Builder
+	b, ok := appendUnescapeE(make([]byte, 0, len(body)), body)
+	if !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// appendUnescapeE appends the decoded body of an E'...' string to dst. The
+// decoded text is never longer than body.
+func appendUnescapeE(dst []byte, body string) ([]byte, bool) {
 	for i := 0; i < len(body); i++ {
 		c := body[i]
 		if c == '\'' && i+1 < len(body) && body[i+1] == '\'' {
-			b.WriteByte('\'')
+			dst = append(dst, '\'')
 			i++
 			continue
 		}
 		if c != '\\' || i+1 >= len(body) {
-			b.WriteByte(c)
+			dst = append(dst, c)
 			continue
 		}
 		i++
 		switch c = body[i]; c {
 		case 'b':
-			b.WriteByte('\b')
+			dst = append(dst, '\b')
 		case 'f':
-			b.WriteByte('\f')
+			dst = append(dst, '\f')
 		case 'n':
-			b.WriteByte('\n')
+			dst = append(dst, '\n')
 		case 'r':
-			b.WriteByte('\r')
+			dst = append(dst, '\r')
 		case 't':
-			b.WriteByte('\t')
+			dst = append(dst, '\t')
 		case 'x':
 			j := i + 1
 			for j < len(body) && j < i+3 && isHex(body[j]) {
 				j++
 			}
 			if j == i+1 {
-				b.WriteByte('x')
+				dst = append(dst, 'x')
 				continue
 			}
 			v, _ := strconv.ParseUint(body[i+1:j], 16, 8)
-			b.WriteByte(byte(v))
+			dst = append(dst, byte(v))
 			i = j - 1
 		case 'u', 'U':
 			n := 4
@@ -147,13 +156,13 @@ func unescapeE(body string) (string, bool) {
 				n = 8
 			}
 			if i+1+n > len(body) {
-				return "", false
+				return dst, false
 			}
 			v, err := strconv.ParseUint(body[i+1:i+1+n], 16, 32)
 			if err != nil || !utf8.ValidRune(rune(v)) {
-				return "", false
+				return dst, false
 			}
-			b.WriteRune(rune(v))
+			dst = utf8.AppendRune(dst, rune(v))
 			i += n
 		default:
 			if '0' <= c && c <= '7' {
@@ -162,15 +171,100 @@ func unescapeE(body string) (string, bool) {
 					j++
 				}
 				v, _ := strconv.ParseUint(body[i:j], 8, 16)
-				b.WriteByte(byte(v))
+				dst = append(dst, byte(v))
 				i = j - 1
 				continue
 			}
-			b.WriteByte(c)
+			dst = append(dst, c)
 		}
 	}
-	return b.String(), true
+	return dst, true
 }
+
+// maxTimeLiteral bounds the body of a string literal that isTimeLiteral
+// looks at: the server rejects longer date/time input (MAXDATELEN).
+const maxTimeLiteral = 128
+
+// isTimeLiteral reports whether tok, a string literal token ('...',
+// E'...', N'...', U&'...' or $tag$...$tag$), holds one of the special
+// date/time inputs now, today, tomorrow and yesterday as a word (any case;
+// 'now', ' Today ', 'tomorrow 08:00'), which the server replaces with the
+// current date or time when it converts the literal to a date/time type.
+// Ordinary text that happens to hold such a word ('buy now') matches too:
+// the literal's type is not known here, and a false match only costs
+// caching. E'...' escapes are decoded; U&'...' escapes and UESCAPE are not.
+// Bit strings never match. It does not allocate.
+func isTimeLiteral(tok string) bool {
+	if len(tok) < len("'now'") {
+		return false
+	}
+	var body string
+	switch tok[0] {
+	case '\'':
+		body = tok[1 : len(tok)-1]
+	case 'n', 'N':
+		body = tok[2 : len(tok)-1]
+	case 'u', 'U':
+		body = tok[3 : len(tok)-1]
+	case 'e', 'E':
+		body = tok[2 : len(tok)-1]
+		if len(body) <= maxTimeLiteral && strings.IndexByte(body, '\\') >= 0 {
+			var buf [maxTimeLiteral]byte
+			b, ok := appendUnescapeE(buf[:0], body)
+			return ok && hasTimeWord(b)
+		}
+	case '$':
+		n := strings.IndexByte(tok[1:], '$') + 2 // the opening $tag$
+		body = tok[n : len(tok)-n]
+	default: // B'...', X'...'
+		return false
+	}
+	return len(body) <= maxTimeLiteral && hasTimeWord(body)
+}
+
+// hasTimeWord reports whether s has a run of ASCII letters that is now,
+// today, tomorrow or yesterday, ignoring case.
+func hasTimeWord[T string | []byte](s T) bool {
+	for i := 0; i < len(s); {
+		if !isASCIILetter(s[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && isASCIILetter(s[j]) {
+			j++
+		}
+		if isTimeWord(s[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+func isTimeWord[T string | []byte](w T) bool {
+	var kw string
+	switch len(w) {
+	case 3:
+		kw = "now"
+	case 5:
+		kw = "today"
+	case 8:
+		kw = "tomorrow"
+	case 9:
+		kw = "yesterday"
+	default:
+		return false
+	}
+	for i := 0; i < len(kw); i++ {
+		if w[i]|0x20 != kw[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIILetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
 func isHex(c byte) bool {
 	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')

@@ -20,7 +20,8 @@ type facts struct {
 	into *pg_query.IntoClause
 	// writeFunc is the first writing function called, as written.
 	writeFunc string
-	// fn is the union of the classes of all functions called.
+	// fn is the union of the classes of all functions called, with
+	// fnVolatile also for SQL value functions (CURRENT_DATE, ...).
 	fn funcClass
 	// ctes are the names of all common table expressions.
 	ctes []string
@@ -59,6 +60,11 @@ func (f *facts) visit(m protoreflect.ProtoMessage) bool {
 		f.rels = append(f.rels, n)
 	case *pg_query.FuncCall:
 		f.funcCall(n)
+	case *pg_query.SQLValueFunction:
+		// CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIME, CURRENT_USER,
+		// SESSION_USER, CURRENT_SCHEMA, ...: all depend on the clock or
+		// the session.
+		f.fn |= fnVolatile
 	case *pg_query.InsertStmt:
 		f.dmlTarget(n.Relation)
 	case *pg_query.UpdateStmt:
@@ -99,7 +105,10 @@ func (f *facts) funcCall(n *pg_query.FuncCall) {
 		schema = n.Funcname[0].GetString_().GetSval()
 		name = n.Funcname[1].GetString_().GetSval()
 	default:
-		return // catalog.schema.name: cross-database references are rejected
+		// catalog.schema.name: the server rejects cross-database
+		// references; whatever it is, it is not a known built-in.
+		f.fn |= fnUser
+		return
 	}
 	c := f.funcs.classify(schema, name)
 	f.fn |= c
