@@ -218,6 +218,9 @@ databases:
         - {table: posts, column: user_id, key_space: users}
         - {table: sessions, column: user_id, key_space: users}
       reference_tables: [usernames]
+    # The public feed (a fan-out over both shards) is cached here too; a
+    # post written through any of the three proxies drops it everywhere.
+    cache: {tables: [posts], ttl: 10s}
 `, ep.admin, ep.addr, strings.Join(shards, "\n"), strings.Join(names, ", "))
 }
 

@@ -16,6 +16,7 @@ const (
 	msgObservations  = 'o'
 	msgLeaseRequest  = 'q'
 	msgLeaseResponse = 'a'
+	msgTopic         = 't' // an application message, see messages.go
 )
 
 // maxBestEffort is the largest message sent over UDP; bigger ones go over
@@ -187,6 +188,8 @@ func (n *Node) handle(b []byte) {
 			return
 		}
 		n.acceptLease(a)
+	case msgTopic:
+		n.handleTopic(b[1:])
 	}
 }
 

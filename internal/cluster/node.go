@@ -87,8 +87,9 @@ type Node struct {
 	membersMu sync.Mutex // serializes writers of members
 	members   atomic.Pointer[map[string]*memberlist.Node]
 
-	inbox   chan []byte
-	dropped atomic.Uint64
+	inbox    chan []byte
+	dropped  atomic.Uint64
+	handlers atomic.Pointer[map[byte]TopicHandler] // application topics (messages.go)
 	sending sync.Map // member name -> struct{} while a reliable send runs
 
 	leaseMu   sync.Mutex

@@ -19,8 +19,8 @@ type preparedStmt struct {
 	tag       uint64 // unnamed statement: identifies this Parse
 	parse     []byte // encoded Parse under proxyName, to re-prepare it anywhere
 	class     stmtClass
-	// query, oids and dec are the text, parameter types and decision, for
-	// routing a sharded database's Binds and for fan-outs.
+	// query is the text (cache hints); oids and dec are the parameter types
+	// and decision, for routing a sharded database's Binds and for fan-outs.
 	query string
 	oids  []uint32
 	dec   sqlroute.Decision
@@ -43,7 +43,12 @@ type batch struct {
 	buf   []byte
 	items []batchItem
 	class stmtClass // merged over the statements it executes
+	first stmtClass // the first statement's class
 	execs int       // Binds and Queries: statements it runs
+	// written are the tables its statements write; invalAll: some write
+	// touches tables the proxy cannot name (query cache invalidation).
+	written  []string
+	invalAll bool
 }
 
 func (b *batch) reset() {
@@ -53,7 +58,10 @@ func (b *batch) reset() {
 	b.buf = b.buf[:0]
 	b.items = b.items[:0]
 	b.class = stmtClass{replica: true}
+	b.first = stmtClass{}
 	b.execs = 0
+	b.written = b.written[:0]
+	b.invalAll = false
 }
 
 func (b *batch) empty() bool { return len(b.items) == 0 }
@@ -82,6 +90,11 @@ func (b *batch) addRaw(kind byte, raw []byte, it batchItem) {
 // merge folds the class of an executed statement into the batch's.
 func (b *batch) merge(c stmtClass) {
 	b.execs++
+	if b.execs == 1 {
+		b.first = c
+	}
+	b.written = append(b.written, c.tablesWritten...)
+	b.invalAll = b.invalAll || c.invalidateAll
 	b.class.replica = b.class.replica && c.replica
 	b.class.write = b.class.write || c.write
 	b.class.begin = b.class.begin || c.begin

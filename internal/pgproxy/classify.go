@@ -40,7 +40,22 @@ type stmtClass struct {
 	local          bool      // SET LOCAL tiergate.route
 	hint           bool      // a /* tiergate: ... */ hint chose the target
 	proxyErr       error     // a tiergate.* statement the proxy rejects
+
+	// Query cache facts.
+	cacheable     bool     // one read-only SELECT without volatile functions or session effects
+	userFunc      bool     // calls a function that is not a known built-in
+	cacheHint     bool     // /* tiergate: cache ... */
+	noCache       bool     // /* tiergate: nocache */
+	digest        uint64   // normalised-text digest
+	tablesRead    []string // what it reads (shared with the classifier's cache: read only)
+	tablesWritten []string // what it writes (likewise)
+	invalidateAll bool     // it may write tables the proxy cannot name
 }
+
+// notCacheable are the flags that keep a SELECT out of the query cache.
+const notCacheable = sqlroute.FlagWrite | sqlroute.FlagSessionState | sqlroute.FlagUnparsable |
+	sqlroute.FlagMultiStatement | sqlroute.FlagVolatile | sqlroute.FlagPin | sqlroute.FlagProxySetting |
+	sqlroute.FlagAdvisoryLock | sqlroute.FlagListen
 
 // classifier decides where a statement goes. It is called on every simple
 // query and every Parse, from many sessions at once: it must be safe for
@@ -61,6 +76,16 @@ func classOf(d sqlroute.Decision, err error) stmtClass {
 		listen:         d.Has(sqlroute.FlagListen) && d.Kind == sqlroute.KindListen,
 		clearsPrepared: d.Has(sqlroute.FlagClearsPrepared),
 		hint:           d.Has(sqlroute.FlagHint),
+		cacheable:      d.Kind == sqlroute.KindSelect && len(d.Kinds) == 1 && d.Flags&notCacheable == 0,
+		userFunc:       d.Has(sqlroute.FlagUserFunction),
+		cacheHint:      d.Has(sqlroute.FlagCacheHint),
+		noCache:        d.Has(sqlroute.FlagNoCacheHint),
+		digest:         d.Digest,
+		tablesRead:     d.TablesRead,
+		tablesWritten:  d.TablesWritten,
+	}
+	if c.write {
+		c.invalidateAll = writesUnknownTables(d)
 	}
 	if d.Has(sqlroute.FlagProxySetting) && !d.Has(sqlroute.FlagMultiStatement) {
 		c.proxyErr = err
@@ -78,4 +103,24 @@ func classOf(d sqlroute.Decision, err error) stmtClass {
 		}
 	}
 	return c
+}
+
+// writesUnknownTables reports a write whose tables the proxy cannot name:
+// unparsable text, DO blocks, procedures, utility statements, and schema
+// or maintenance statements without a named table.
+func writesUnknownTables(d sqlroute.Decision) bool {
+	if d.Has(sqlroute.FlagUnparsable) {
+		return true
+	}
+	for _, k := range d.Kinds {
+		switch k {
+		case sqlroute.KindDo, sqlroute.KindCall, sqlroute.KindOther, sqlroute.KindUnknown:
+			return true
+		case sqlroute.KindDDL, sqlroute.KindMaintenance, sqlroute.KindTruncate:
+			if len(d.TablesWritten) == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

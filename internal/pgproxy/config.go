@@ -13,6 +13,7 @@ import (
 	"github.com/tiergate/tiergate/internal/config"
 	"github.com/tiergate/tiergate/internal/failover"
 	"github.com/tiergate/tiergate/internal/logging"
+	"github.com/tiergate/tiergate/internal/querycache"
 	"github.com/tiergate/tiergate/router/sqlroute"
 	"github.com/tiergate/tiergate/shardmap"
 )
@@ -77,6 +78,12 @@ type Config struct {
 	// internal/failover). Its shards default to the databases: one shard
 	// per database, named like it, with the primary and replicas as nodes.
 	Failover *failover.Config `yaml:"failover"`
+	// QueryCache bounds the read-through query cache (see
+	// internal/querycache); databases choose what is cached with their
+	// cache section, queries with /* tiergate: cache ttl=30s */. With a
+	// cluster section, writes through any peer invalidate every peer's
+	// cached results.
+	QueryCache querycache.Config `yaml:"query_cache"`
 }
 
 // PoolConfig sizes the server connection pools. There is one pool per
@@ -204,6 +211,10 @@ type DatabaseConfig struct {
 	// return (the proxy holds them to merge); a bigger result fails with
 	// SQLSTATE 54000. Default: 256MiB.
 	MaxFanoutBytes config.ByteSize `yaml:"max_fanout_bytes"`
+	// Cache caches results of read-only queries on the listed tables or
+	// digests (see querycache.Rules). Default: nothing is cached without
+	// a hint.
+	Cache *querycache.Rules `yaml:"cache"`
 }
 
 // ShardConfig is one shard of a sharded database.
@@ -276,6 +287,7 @@ func (c *Config) SetDefaults() {
 		}
 	}
 	c.setHADefaults()
+	c.QueryCache.SetDefaults()
 }
 
 // setHADefaults fills the cluster and failover sections: failover shards
@@ -482,7 +494,7 @@ func (c *Config) Validate() error {
 	if c.TLS != nil {
 		errs = append(errs, config.In("tls", c.TLS.Validate()))
 	}
-	errs = append(errs, c.validateHA())
+	errs = append(errs, c.validateHA(), config.In("query_cache", c.QueryCache.Validate()))
 	if c.MaxClientConn < 1 {
 		errs = append(errs, config.Errorf("max_client_conn", "must be at least 1"))
 	}
@@ -539,6 +551,9 @@ func (c *Config) Validate() error {
 		}
 		for i, r := range d.Replicas {
 			de = append(de, config.CheckHostPort(config.Index("replicas", i), r, false))
+		}
+		if d.Cache != nil {
+			de = append(de, config.In("cache", d.Cache.Validate()))
 		}
 		errs = append(errs, config.In(config.Key("databases", name), config.Join(de...)))
 	}

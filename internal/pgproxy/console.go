@@ -103,7 +103,7 @@ func (srv *Server) consoleQuery(s *session, q string) {
 		s.sendTable(srv.showFailover(), "SHOW")
 	case "show help", "help":
 		t := &table{cols: []string{"command"}}
-		for _, c := range []string{"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW NODES", "SHOW STATS", "SHOW SHARDS", "SHOW CONFIG", "SHOW FAILOVER", "EXPLAIN ROUTE [FOR <db>] <statement>", "RELOAD", "PAUSE", "PAUSE WRITES", "RESUME", "FAILOVER TO <node> [IN <db>]", "SWITCHOVER TO <node> [IN <db>]", "REJOIN <node> [IN <db>]"} {
+		for _, c := range []string{"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW NODES", "SHOW STATS", "SHOW SHARDS", "SHOW CONFIG", "SHOW FAILOVER", "SHOW CACHE", "CACHE PURGE [<db> [<table>]]", "EXPLAIN ROUTE [FOR <db>] <statement>", "RELOAD", "PAUSE", "PAUSE WRITES", "RESUME", "FAILOVER TO <node> [IN <db>]", "SWITCHOVER TO <node> [IN <db>]", "REJOIN <node> [IN <db>]"} {
 			t.add(c)
 		}
 		s.sendTable(t, "SHOW")
@@ -135,6 +135,9 @@ func (srv *Server) consoleQuery(s *session, q string) {
 		srv.Resume()
 		s.send(&pgproto3.CommandComplete{CommandTag: []byte("RESUME")})
 	default:
+		if srv.cacheCommand(s, cmd) {
+			return
+		}
 		if srv.shardCommand(s, q, cmd) {
 			return
 		}

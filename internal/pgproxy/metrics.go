@@ -79,6 +79,7 @@ func (m *metrics) registerGauges(srv *Server) {
 		return
 	}
 	m.reg.MustRegister(
+		newCacheCollector(srv),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "tiergate", Subsystem: "dbproxy", Name: "client_connections",
 			Help: "Connected clients.",
@@ -135,5 +136,55 @@ func (m *metrics) nodeState(n *node) {
 	if n.role == roleReplica {
 		m.lagBytes.WithLabelValues(n.db, n.addr).Set(float64(n.lagBytes.Load()))
 		m.lagSeconds.WithLabelValues(n.db, n.addr).Set(n.lagSec())
+	}
+}
+
+// cacheCollector exports the query cache's per-database counters at
+// scrape time.
+type cacheCollector struct {
+	srv   *Server
+	descs map[string]*prometheus.Desc
+}
+
+func newCacheCollector(srv *Server) cacheCollector {
+	c := cacheCollector{srv: srv, descs: map[string]*prometheus.Desc{}}
+	for _, n := range [...]struct{ name, help string }{
+		{"query_cache_hits_total", "Query cache lookups answered from the cache."},
+		{"query_cache_misses_total", "Query cache lookups of cacheable statements that ran on a server."},
+		{"query_cache_stores_total", "Results stored in the query cache."},
+		{"query_cache_skipped_total", "Results not stored: too big, or a table they read was invalidated while they ran."},
+		{"query_cache_invalidations_total", "Invalidations by writes through this proxy."},
+		{"query_cache_remote_invalidations_total", "Invalidation messages applied from peer proxies."},
+		{"query_cache_evictions_total", "Results evicted to stay within query_cache.max_size."},
+		{"query_cache_bytes", "Bytes charged for cached results."},
+		{"query_cache_entries", "Cached results."},
+	} {
+		c.descs[n.name] = prometheus.NewDesc("tiergate_dbproxy_"+n.name, n.help, []string{"database"}, nil)
+	}
+	return c
+}
+
+func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	qc := c.srv.qcache.Load()
+	if qc == nil {
+		return
+	}
+	for _, st := range qc.Stats() {
+		for name, v := range map[string]uint64{
+			"query_cache_hits_total": st.Hits, "query_cache_misses_total": st.Misses,
+			"query_cache_stores_total": st.Stores, "query_cache_skipped_total": st.Skipped,
+			"query_cache_invalidations_total": st.Invalidations, "query_cache_remote_invalidations_total": st.RemoteInvalidations,
+			"query_cache_evictions_total": st.Evictions,
+		} {
+			ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v), st.Database)
+		}
+		ch <- prometheus.MustNewConstMetric(c.descs["query_cache_bytes"], prometheus.GaugeValue, float64(st.Bytes), st.Database)
+		ch <- prometheus.MustNewConstMetric(c.descs["query_cache_entries"], prometheus.GaugeValue, float64(st.Entries), st.Database)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
+	peers "github.com/tiergate/tiergate/internal/cluster"
+	"github.com/tiergate/tiergate/internal/querycache"
 	"github.com/tiergate/tiergate/health"
 	"github.com/tiergate/tiergate/router/sqlroute"
 )
@@ -55,6 +57,11 @@ type Server struct {
 
 	health *health.Manager // active checks of every node
 	ha     *ha             // peers and failover; nil when not configured
+	peers  *peers.Node     // gossip with the other proxies; nil without a cluster section
+
+	qcache         atomic.Pointer[querycache.Cache]       // nil: query cache off
+	qbroadcast     atomic.Pointer[querycache.Broadcaster] // nil: invalidations stay local
+	qbroadcastWake chan struct{}
 
 	mu       sync.Mutex // guards the fields below; never taken per query
 	sessions map[uint32]*session
@@ -71,6 +78,8 @@ type runtime struct {
 	nodes      map[string]*node      // by nodeID
 	classifier classifier
 	tls        *tls.Config // nil: SSLRequest is answered 'N'
+	// cachePolicies decide what each database caches (nil: cache off).
+	cachePolicies map[string]*querycache.Policy
 }
 
 type userEntry struct {
@@ -90,6 +99,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		loadCfg:  opts.LoadConfig,
 		secret:   randomBytes(32),
 		sessions: map[uint32]*session{},
+
+		qbroadcastWake: make(chan struct{}, 1),
 	}
 	rt, err := srv.build(cfg, nil)
 	if err != nil {
@@ -108,13 +119,28 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if srv.ha, err = srv.newHA(cfg, opts.Registry); err != nil {
 		return nil, err
 	}
+	switch {
+	case srv.ha != nil:
+		srv.peers = srv.ha.node
+	case cfg.Cluster != nil:
+		if srv.peers, err = peers.New(*cfg.Cluster, peers.Options{Logger: srv.log.Named("cluster"), Registerer: opts.Registry}); err != nil {
+			return nil, err
+		}
+	}
+	if srv.peers != nil {
+		srv.peers.Handle(cacheTopic, srv.applyRemoteInvalidation)
+	}
+	if err := srv.setQueryCache(cfg); err != nil {
+		return nil, err
+	}
 	return srv, nil
 }
 
 // build makes a runtime for cfg, reusing prev's nodes (health state) and
 // pools (connections) where they still fit.
 func (srv *Server) build(cfg *Config, prev *runtime) (*runtime, error) {
-	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}, nodes: map[string]*node{}}
+	rt := &runtime{cfg: cfg, users: map[string]*userEntry{}, clusters: map[string]*cluster{}, nodes: map[string]*node{},
+		cachePolicies: cachePolicies(cfg)}
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.serverConfig()
 		if err != nil {
@@ -293,6 +319,9 @@ func (srv *Server) Reload(cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	if err := srv.setQueryCache(cfg); err != nil {
+		return err
+	}
 	srv.rt.Store(rt)
 	for _, p := range rt.allPools() {
 		delete(before, p)
@@ -337,6 +366,15 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 			srv.ha.run(bg, srv.log)
 		}()
 	}
+	srv.wg.Add(2)
+	go func() {
+		defer srv.wg.Done()
+		srv.runPeers(bg) // gossip for cache invalidations without failover
+	}()
+	go func() {
+		defer srv.wg.Done()
+		srv.broadcastLoop(bg)
+	}()
 	srv.log.Info("dbproxy listening", zap.String("addr", ln.Addr().String()))
 
 	var sessions sync.WaitGroup

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/internal/querycache"
 	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
@@ -83,6 +84,13 @@ type session struct {
 
 	sh     *shardSession                 // state on a sharded database, nil otherwise
 	fanout atomic.Pointer[[]*serverConn] // connections of a running fan-out (for CancelRequest)
+
+	// Query cache (querycache.go).
+	cu        cacheUnit         // the unit being answered or captured
+	ckey      querycache.Key    // its key
+	cticket   querycache.Ticket // the generations it read
+	invTables []string          // tables written in the open transaction
+	invAll    bool              // ... or unknown tables: the whole database
 }
 
 func (s *session) rt() *runtime { return s.srv.rt.Load() }
@@ -105,6 +113,12 @@ func (s *session) send(msg pgproto3.BackendMessage) {
 func (s *session) flush() error {
 	if len(s.out) == 0 {
 		return nil
+	}
+	if s.cu.active {
+		s.captureOut()
+	}
+	if len(s.invTables) > 0 || s.invAll {
+		s.invalidateIfIdle()
 	}
 	_, err := s.conn.Write(s.out)
 	if len(s.out) > 64<<10 {
@@ -208,7 +222,7 @@ func (s *session) run(ctx context.Context) error {
 			}
 		case *pgproto3.FunctionCall:
 			if err = s.batch.add('F', m, batchItem{}); err == nil {
-				s.batch.merge(stmtClass{write: true})
+				s.batch.merge(stmtClass{write: true, invalidateAll: true})
 				err = s.runBatch(ctx, false)
 			}
 		case *pgproto3.Terminate:
@@ -311,7 +325,7 @@ func (s *session) addParse(m *pgproto3.Parse) error {
 	d, class := s.classify(m.Query)
 	s.batch.class.replica = s.batch.class.replica && class.replica
 	if m.Name == "" {
-		st := &preparedStmt{tag: s.srv.tags.Add(1), class: class}
+		st := &preparedStmt{tag: s.srv.tags.Add(1), class: class, query: m.Query}
 		if s.sh != nil {
 			st.query, st.oids, st.dec = m.Query, append([]uint32(nil), m.ParameterOIDs...), d
 		}
@@ -329,7 +343,7 @@ func (s *session) addParse(m *pgproto3.Parse) error {
 	if err != nil {
 		return err
 	}
-	st := &preparedStmt{proxyName: pn, parse: raw, class: class}
+	st := &preparedStmt{proxyName: pn, parse: raw, class: class, query: m.Query}
 	if s.sh != nil {
 		st.query, st.oids, st.dec = m.Query, append([]uint32(nil), m.ParameterOIDs...), d
 	}
@@ -427,6 +441,27 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 	case <-s.cancelWait: // stale: meant for an earlier unit
 	default:
 	}
+	rt := s.rt()
+	s.noteWrites()
+	if !flushOnly {
+		if hit, err := s.cacheLookup(rt); hit || err != nil {
+			return err
+		}
+	}
+	err := s.runUnit(ctx, rt, flushOnly)
+	if err == nil && s.cu.active {
+		s.cacheStore()
+	}
+	s.cu.active = false
+	if (len(s.invTables) > 0 || s.invAll) && s.txStatus() == 'I' {
+		s.invalidateNoted()
+	}
+	return err
+}
+
+// runUnit sends the batch to a server (or the shards) and relays the
+// answers.
+func (s *session) runUnit(ctx context.Context, rt *runtime, flushOnly bool) error {
 	if s.sh != nil {
 		return s.runSharded(ctx, flushOnly)
 	}
@@ -434,7 +469,6 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 	start := time.Now()
 	var err error
 	if s.server == nil {
-		rt := s.rt()
 		cl := rt.clusters[s.dbName]
 		if cl == nil {
 			return s.failUnit(errUnknownDatabase, flushOnly)
@@ -769,6 +803,7 @@ func (s *session) observe(class stmtClass, start time.Time) {
 // close ends the session: an open transaction is rolled back, session
 // state is reset, the server connection goes back to the pool.
 func (s *session) close() {
+	s.invalidateNoted() // a transaction cut short: harmless, and safe
 	if s.sh != nil {
 		s.closeShards()
 		return

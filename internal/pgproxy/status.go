@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/tiergate/tiergate/internal/querycache"
 )
 
 // Status is the JSON document served at the admin listener's /status: the
@@ -18,6 +20,14 @@ type Status struct {
 	// Failover is the peers' decided state per database (empty without
 	// failover): term, primary, whether this proxy's write fence is open.
 	Failover []map[string]string `json:"failover,omitempty"`
+	// Cache is the query cache's counters per database; absent when the
+	// cache is off.
+	Cache *CacheStatus `json:"Cache,omitempty"`
+}
+
+// CacheStatus is the query cache part of Status.
+type CacheStatus struct {
+	Databases []querycache.Stats
 }
 
 // Status returns the live state of the proxy.
@@ -29,7 +39,16 @@ func (srv *Server) Status() Status {
 		Pools:    srv.showPools().objects(),
 		Stats:    srv.showStats().objects(),
 		Failover: srv.showFailover().objects(),
+		Cache:    srv.cacheStatus(),
 	}
+}
+
+func (srv *Server) cacheStatus() *CacheStatus {
+	qc := srv.qcache.Load()
+	if qc == nil {
+		return nil
+	}
+	return &CacheStatus{Databases: qc.Stats()}
 }
 
 // StatusHandler serves Status as JSON.
