@@ -18,9 +18,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/balancer"
+	"github.com/tiergate/tiergate/health"
 	peers "github.com/tiergate/tiergate/internal/cluster"
 	"github.com/tiergate/tiergate/internal/querycache"
-	"github.com/tiergate/tiergate/health"
 	"github.com/tiergate/tiergate/router/sqlroute"
 )
 
