@@ -13,7 +13,8 @@ import (
 )
 
 // FuzzFSMApply: arbitrary log entries never panic the state machine and
-// never break its invariants (terms do not go back, the index advances).
+// never break its invariants (terms do not go back, the index advances,
+// change logs stay within their bounds).
 func FuzzFSMApply(f *testing.F) {
 	seed, _ := json.Marshal(command{Shard: "s", State: ShardState{Term: 1, Primary: "n0"}})
 	f.Add(seed, seed)
@@ -30,6 +31,18 @@ func FuzzFSMApply(f *testing.F) {
 			for name, old := range before.Shards {
 				if now := after.Shards[name]; now.Term < old.Term {
 					t.Fatalf("shard %s went from term %d back to %d", name, old.Term, now.Term)
+				}
+			}
+			for name, st := range after.Shards {
+				if lc := st.LastChange; lc != nil && (len(lc.Events) > MaxEvents || len(lc.Outcome) > MaxEventText) {
+					t.Fatalf("shard %s: change log out of bounds: %d events, outcome %d bytes", name, len(lc.Events), len(lc.Outcome))
+				}
+				if lc := st.LastChange; lc != nil {
+					for _, e := range lc.Events {
+						if len(e.What) > MaxEventText || len(e.Proxy) > maxProxyName {
+							t.Fatalf("shard %s: event out of bounds: %q by %q", name, e.What, e.Proxy)
+						}
+					}
 				}
 			}
 		}

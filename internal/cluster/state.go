@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/raft"
 )
@@ -57,6 +58,11 @@ type ShardState struct {
 	Reason string `json:"reason,omitempty"`
 	// Version is the Raft index of the last change; Propose compares it.
 	Version uint64 `json:"version"`
+	// LastChange is the leader's record of the shard's last change of
+	// primary (or of the last refused attempt), step by step, so every
+	// proxy can show it. A new change replaces it. Absent in states
+	// committed before it existed.
+	LastChange *ChangeLog `json:"last_change,omitempty"`
 }
 
 // Pending describes a change of primary in progress.
@@ -70,6 +76,114 @@ type Pending struct {
 	Since     time.Time `json:"since"`
 }
 
+// Bounds of a ChangeLog. They are enforced when a state is applied, so a
+// committed state stays small whatever the proposer sent.
+const (
+	// MaxEvents is how many events a ChangeLog keeps: the first
+	// MaxEvents/2 and the latest ones; Omitted counts those dropped
+	// between them.
+	MaxEvents = 32
+	// MaxEventText is the longest Event.What (and ChangeLog.Outcome)
+	// kept, in bytes; longer texts are cut and end with "…".
+	MaxEventText = 200
+	// maxProxyName bounds Event.Proxy.
+	maxProxyName = 64
+)
+
+// Event is one timestamped step of a change of primary.
+type Event struct {
+	At time.Time `json:"at"`
+	// Proxy is the proxy that performed or saw the step.
+	Proxy string `json:"proxy"`
+	What  string `json:"what"`
+}
+
+// ChangeLog is the leader's record of one change of primary (or of an
+// automatic failover it refused): the steps it performed, in order. It is
+// carried in the shard's committed state, so every proxy sees it once
+// committed; a new change replaces it.
+type ChangeLog struct {
+	// Term is the term the change decides (for a refused attempt, the one
+	// it would have decided). Term and Started identify the change.
+	Term    uint64    `json:"term"`
+	Kind    string    `json:"kind"` // KindFailover, KindForced or KindSwitchover
+	From    string    `json:"from"`
+	Started time.Time `json:"started"`
+	// To is the decided primary once decided (From again when the old
+	// primary was reinstated).
+	To string `json:"to,omitempty"`
+	// Finished is when the leader committed the outcome; zero while the
+	// change is under way or refused.
+	Finished time.Time `json:"finished,omitzero"`
+	// Refused is set while automatic failover is refused (Outcome says
+	// why); an operator's FAILOVER TO continues the same log.
+	Refused bool `json:"refused,omitempty"`
+	// Outcome is a short result: "failover: promoted db-b (lag 0 bytes)",
+	// "refused: ...", "abandoned: ...".
+	Outcome string  `json:"outcome,omitempty"`
+	Events  []Event `json:"events,omitempty"`
+	// Omitted counts events dropped to stay within MaxEvents.
+	Omitted int `json:"omitted,omitempty"`
+}
+
+// Clone returns a deep copy (nil for nil).
+func (c *ChangeLog) Clone() *ChangeLog {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Events = slices.Clone(c.Events)
+	return &d
+}
+
+// Add appends an event and keeps the log within the bounds.
+func (c *ChangeLog) Add(e Event) {
+	c.Events = append(c.Events, e)
+	c.bound()
+}
+
+// bound enforces MaxEvents and the text limits (no-op on nil).
+func (c *ChangeLog) bound() {
+	if c == nil {
+		return
+	}
+	var dropped int
+	c.Events, dropped = BoundEvents(c.Events, MaxEvents)
+	c.Omitted += dropped
+	c.Outcome = clip(c.Outcome, MaxEventText)
+}
+
+// BoundEvents keeps at most limit events of ev (the first limit/2 and the
+// latest ones), cuts each text to MaxEventText bytes and each proxy name
+// to 64, and returns how many events it dropped. It reuses ev's array.
+func BoundEvents(ev []Event, limit int) ([]Event, int) {
+	dropped := 0
+	if limit > 0 && len(ev) > limit {
+		head := limit / 2
+		dropped = len(ev) - limit
+		ev = append(ev[:head], ev[head+dropped:]...)
+	}
+	for i := range ev {
+		ev[i].What = clip(ev[i].What, MaxEventText)
+		ev[i].Proxy = clip(ev[i].Proxy, maxProxyName)
+	}
+	return ev, dropped
+}
+
+// clip cuts s to at most n bytes on a UTF-8 boundary, ending with "…"
+// when it was cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ell = "…"
+	i := max(n-len(ell), 0)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + ell
+}
+
 // IsStale reports whether node is in the stale list.
 func (s ShardState) IsStale(node string) bool { return slices.Contains(s.Stale, node) }
 
@@ -80,6 +194,7 @@ func (s ShardState) Clone() ShardState {
 		p := *s.Pending
 		s.Pending = &p
 	}
+	s.LastChange = s.LastChange.Clone()
 	return s
 }
 
@@ -143,6 +258,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		st := cmd.State.Clone()
 		st.Shard = cmd.Shard
 		st.Version = l.Index
+		st.LastChange.bound()
 		next.Shards[cmd.Shard] = st
 	}
 	f.state.Store(next)

@@ -57,6 +57,7 @@ func (m *Manager) FailoverTo(ctx context.Context, shard, node string) error {
 	m.log.Warn("FAILOVER TO requested", zap.String("shard", shard), zap.String("node", node), zap.Uint64("term", st.Term))
 	switch {
 	case st.Pending == nil:
+		m.step(sc, st.Term+1, "FAILOVER TO %s requested by an operator", node)
 		st, err = m.startChange(ctx, sc, st, cluster.KindForced, node)
 		if err != nil {
 			return err
@@ -66,7 +67,11 @@ func (m *Manager) FailoverTo(ctx context.Context, shard, node string) error {
 	default:
 		next := st.Clone()
 		next.Pending.Kind, next.Pending.Candidate = cluster.KindForced, node
-		if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+		if next.LastChange != nil && next.LastChange.Term == st.Term {
+			next.LastChange.Kind = cluster.KindForced
+		}
+		m.step(sc, st.Term, "FAILOVER TO %s requested by an operator during the pending %s", node, st.Pending.Kind)
+		if err := m.propose(ctx, sc, st, next); err != nil {
 			return err
 		}
 		st, _ = m.coord.State().Shard(shard)
@@ -112,6 +117,7 @@ func (m *Manager) SwitchoverTo(ctx context.Context, shard, node string) error {
 		return fmt.Errorf("%w: %s is not a replica streaming from %s", ErrRefused, node, st.Primary)
 	}
 	m.log.Warn("SWITCHOVER TO requested", zap.String("shard", shard), zap.String("node", node), zap.Uint64("term", st.Term))
+	m.step(sc, st.Term+1, "SWITCHOVER TO %s requested by an operator", node)
 	st, err = m.startChange(ctx, sc, st, cluster.KindSwitchover, node)
 	if err != nil {
 		return err
@@ -141,7 +147,11 @@ func (m *Manager) driveSwitchover(ctx context.Context, sc *shardCtl, st cluster.
 		next := st.Clone()
 		next.Pending.Kind, next.Pending.Candidate = cluster.KindFailover, ""
 		next.Reason = "switchover aborted: primary unreachable"
-		if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+		if next.LastChange != nil && next.LastChange.Term == st.Term {
+			next.LastChange.Kind = cluster.KindFailover
+		}
+		m.step(sc, st.Term, "primary %s unreachable during the switchover: automatic failover takes over", from.Name)
+		if err := m.propose(ctx, sc, st, next); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: primary %s became unreachable during the switchover; automatic failover takes over", ErrRefused, from.Name)
@@ -149,12 +159,14 @@ func (m *Manager) driveSwitchover(ctx context.Context, sc *shardCtl, st cluster.
 	if err := sleepUntil(ctx, seen.Add(m.grace())); err != nil {
 		return err
 	}
+	m.step(sc, st.Term, "lease grace %s over: no proxy holds a lease of term %d any more", m.grace().Round(time.Millisecond), st.Term-1)
 	// No proxy forwards writes any more. Stop clients that bypass the
 	// proxies, and freeze the other replicas (they are behind the
 	// candidate, which must stay ahead of them).
 	if err := m.setReadOnly(ctx, from, true); err != nil {
 		return m.abortSwitchover(ctx, sc, st, fmt.Sprintf("soft fence of %s failed: %v", from.Name, err))
 	}
+	m.step(sc, st.Term, "old primary %s soft-fenced (default_transaction_read_only)", from.Name)
 	m.freeze(ctx, sc, st, obs, cand.Name)
 	deadline := time.Now().Add(m.cfg.SwitchoverTimeout)
 	caught := false
@@ -189,6 +201,7 @@ func (m *Manager) driveSwitchover(ctx context.Context, sc *shardCtl, st cluster.
 		}
 		o := m.probe(ctx, sc.cfg.Name, cand)
 		if o.Up && max(o.ReceiveLSN, o.ReplayLSN) >= final {
+			m.step(sc, st.Term, "%s caught up with %s at %s and stopped its WAL receiver", cand.Name, from.Name, formatLSN(final))
 			caught = true
 			break
 		}
@@ -208,6 +221,7 @@ func (m *Manager) driveSwitchover(ctx context.Context, sc *shardCtl, st cluster.
 
 func (m *Manager) abortSwitchover(ctx context.Context, sc *shardCtl, st cluster.ShardState, why string) error {
 	m.log.Error("switchover aborted; reinstating the old primary", zap.String("shard", sc.cfg.Name), zap.String("why", why))
+	m.step(sc, st.Term, "switchover aborted: %s", why)
 	if err := m.reinstate(ctx, sc, st, "switchover aborted: "+why); err != nil {
 		return fmt.Errorf("switchover aborted (%s), and reinstating failed: %w", why, err)
 	}

@@ -105,6 +105,24 @@
 // shard is bootstrapped from the databases: the writable node holding the
 // newest epoch row is the primary; other writable nodes are stale.
 //
+// # Timeline of the last change
+//
+// Status().Shards[i].LastFailover is the shard's last change of primary
+// (or the last automatic failover refused), on every proxy: the leader
+// records each step it performs (primary seen down by a quorum, fence
+// committed, replicas frozen, lease grace over, candidate chosen with the
+// others' positions or why they were skipped, pg_promote, CHECKPOINT,
+// epoch written, old primary marked stale, the Raft commit, replicas
+// repointed and streaming again, or why it refused) in the shard's
+// committed state (cluster.ChangeLog, at most cluster.MaxEvents short
+// events), so followers see the steps once committed. Steps after the
+// decision (repointing) are committed in one extra Raft entry per batch,
+// for postCommitWindow after the decision. Each proxy adds its own events
+// (its probes of the primary failing, the states it applied, its fence
+// closing and reopening); they are not shared. A refused automatic
+// failover has a log of its own, which the operator's FAILOVER TO
+// continues.
+//
 // # Not done here
 //
 // Replication slots on the new primary (P13: wal_keep_size must cover a

@@ -2,10 +2,12 @@ package failover_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tiergate/tiergate/internal/cluster"
 	"github.com/tiergate/tiergate/internal/cluster/clustertest"
 	"github.com/tiergate/tiergate/internal/failover"
 	"github.com/tiergate/tiergate/internal/pgtest"
@@ -72,6 +74,16 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 			t.Errorf("%s: no OnChange demoting %s in term %d: %+v", h.names[i], old, st.Term, cl.list())
 		}
 	}
+	// Every proxy, leader or not, shows the failover's timeline: the
+	// leader's steps (committed with the state) and its own events.
+	n, tn := st.Primary, strconv.FormatUint(st.Term, 10)
+	h.waitTimeline(15*time.Second, st, cluster.KindFailover, old,
+		[]string{"primary " + old + " unreachable: ", "unreachable for 1s on ", "term " + tn + " pending: writes fenced on every proxy",
+			"froze replicas", "lease grace", "candidate " + n + " chosen at ", "pg_promote sent to " + n, n + " promoted: out of recovery",
+			"CHECKPOINT done on " + n, "epoch of term " + tn + " written on " + n, old + " marked stale (the old primary)",
+			"term " + tn + " committed in Raft: primary " + n, "replica " + other + " repointed to " + n, "replica " + other + " streams from " + n},
+		[]string{"primary " + old + " unreachable: ", "applied term " + tn + " pending (failover from " + old + ")",
+			"writes fenced: primary change in progress", "applied term " + tn + ": primary " + n, "writes reopened: primary " + n + " verified for term " + tn})
 }
 
 // TestPausedPrimaryGetsNoWrites: SIGSTOP the primary longer than
@@ -230,6 +242,8 @@ func TestLagTooHighBlocksAutomaticFailover(t *testing.T) {
 		return nil
 	})
 	t.Logf("status: %s", blocked)
+	refused := h.waitTimeline(10*time.Second, cluster.ShardState{Term: before.Term + 1}, cluster.KindFailover, old,
+		[]string{"unreachable for 1s on ", "automatic failover refused: best candidate"}, nil)
 	for _, r := range h.pg.Nodes[1:] {
 		if rec, err := h.inRecovery(ctx, r.Name); err != nil || !rec {
 			t.Fatalf("%s was promoted (in recovery %v, %v)", r.Name, rec, err)
@@ -243,6 +257,13 @@ func TestLagTooHighBlocksAutomaticFailover(t *testing.T) {
 	st := h.waitTerm(10*time.Second, before.Term)
 	if st.Primary != target || st.Blocked != "" {
 		t.Fatalf("after FailoverTo: %+v", st)
+	}
+	tn := strconv.FormatUint(st.Term, 10)
+	forced := h.waitTimeline(10*time.Second, st, cluster.KindForced, old,
+		[]string{"automatic failover refused", "FAILOVER TO " + target + " requested", "term " + tn + " pending: writes fenced",
+			"pg_promote sent to " + target, "term " + tn + " committed in Raft"}, nil)
+	if !forced.Started.Equal(refused.Started) {
+		t.Errorf("FAILOVER TO started a new timeline (%v) instead of continuing the refused one (%v)", forced.Started, refused.Started)
 	}
 	w := h.startWriter(1)
 	w.waitAcks(20, 15*time.Second)
@@ -271,6 +292,10 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	if st.Primary != target || !st.IsStale(old) {
 		t.Fatalf("after switchover: %+v", st)
 	}
+	h.waitTimeline(10*time.Second, st, cluster.KindSwitchover, old,
+		[]string{"SWITCHOVER TO " + target + " requested", "pending: writes fenced", "lease grace", "old primary " + old + " soft-fenced",
+			target + " caught up with " + old, "pg_promote sent to " + target, "committed in Raft: primary " + target},
+		[]string{"applied term", "writes reopened: primary " + target})
 	w.waitAckAfter(start, old, 10*time.Second)
 	w.waitAcks(50, 10*time.Second)
 	w.halt()

@@ -114,9 +114,15 @@ func (m *Manager) rebuildRoutes() {
 	m.routeMu.Lock()
 	defer m.routeMu.Unlock()
 	st := m.coord.State()
+	var old map[string]*route
+	if p := m.routes.Load(); p != nil {
+		old = *p
+	}
 	next := make(map[string]*route, len(m.shards))
 	for _, sc := range m.shards {
-		next[sc.cfg.Name] = m.buildRoute(sc, st)
+		r := m.buildRoute(sc, st)
+		next[sc.cfg.Name] = r
+		m.trackFence(sc, old[sc.cfg.Name], r, st)
 	}
 	m.routes.Store(&next)
 }

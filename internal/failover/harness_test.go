@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -212,6 +213,80 @@ func (h *harness) waitTerm(timeout time.Duration, above uint64, group ...string)
 		return nil
 	})
 	return st
+}
+
+// waitTimeline waits until every proxy shows the last change of primary
+// with the leader's steps (by text, in order) and its own local events
+// (in order, and recorded by itself), then checks the times: sorted,
+// offsets from the start, a duration. st gives the expected term and
+// primary (To; "" while refused). It returns the first proxy's timeline.
+func (h *harness) waitTimeline(timeout time.Duration, st cluster.ShardState, kind, from string, steps, local []string) *failover.FailoverTimeline {
+	h.t.Helper()
+	var first *failover.FailoverTimeline
+	clustertest.Eventually(h.t, timeout, func() error {
+		for i, m := range h.mgrs {
+			name := h.names[i]
+			tl := m.Status().Shards[0].LastFailover
+			if tl == nil {
+				return fmt.Errorf("%s: no timeline", name)
+			}
+			if tl.Term != st.Term || tl.Kind != kind || tl.From != from || tl.To != st.Primary || tl.InProgress {
+				return fmt.Errorf("%s: timeline term %d %s %s -> %s (in progress %v, outcome %q), want term %d %s %s -> %s",
+					name, tl.Term, tl.Kind, tl.From, tl.To, tl.InProgress, tl.Outcome, st.Term, kind, from, st.Primary)
+			}
+			var all, own []string
+			for j, e := range tl.Events {
+				all = append(all, e.What)
+				if e.Proxy == name {
+					own = append(own, e.What)
+				}
+				if e.Local && e.Proxy != name {
+					return fmt.Errorf("%s: local event of %s: %q", name, e.Proxy, e.What)
+				}
+				if j > 0 && e.At.Before(tl.Events[j-1].At) {
+					return fmt.Errorf("%s: event %d (%q) is older than the one before", name, j, e.What)
+				}
+				if !strings.HasPrefix(e.Offset, "+") || e.At.Before(tl.Started) {
+					return fmt.Errorf("%s: event %q at offset %q before the start", name, e.What, e.Offset)
+				}
+			}
+			if err := subsequence(all, steps); err != nil {
+				return fmt.Errorf("%s: leader steps: %w", name, err)
+			}
+			if err := subsequence(own, local); err != nil {
+				return fmt.Errorf("%s: own events: %w", name, err)
+			}
+			if tl.Duration <= 0 || tl.Duration > time.Minute || tl.Took == "" {
+				return fmt.Errorf("%s: duration %v (%q)", name, tl.Duration, tl.Took)
+			}
+			if i == 0 {
+				first = tl
+			}
+		}
+		return nil
+	})
+	if verbose() {
+		for _, e := range first.Events {
+			h.t.Logf("%s %8s %s %s", h.names[0], e.Offset, e.Proxy, e.What)
+		}
+	}
+	h.t.Logf("last failover (term %d, %s): %s, %d events on %s", first.Term, first.Kind, first.Took, len(first.Events), h.names[0])
+	return first
+}
+
+// subsequence checks that each of want is a substring of an element of
+// got, in order.
+func subsequence(got, want []string) error {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && strings.Contains(g, want[i]) {
+			i++
+		}
+	}
+	if i < len(want) {
+		return fmt.Errorf("%q not found in order in %q", want[i], got)
+	}
+	return nil
 }
 
 // node returns the pgtest node by name.

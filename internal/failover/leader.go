@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,8 +167,17 @@ func (m *Manager) maybeFailover(ctx context.Context, sc *shardCtl, st cluster.Sh
 		}
 		if len(votes) == 0 {
 			m.setNote(sc, "")
+			delete(sc.draft, st.Term+1) // the episode is over; a new one starts afresh
 		}
 		return nil
+	}
+	if lc := st.LastChange; len(sc.draft[st.Term+1]) == 0 && (lc == nil || lc.Term != st.Term+1 || !lc.Refused || !lc.Finished.IsZero()) {
+		// Not recorded yet in this episode (a refused attempt's log has it).
+		if ownOK && !own.obs.Up {
+			m.stepAt(sc, st.Term+1, own.downSince, downWhat(st.Primary, own.downErr))
+		}
+		m.step(sc, st.Term+1, "primary %s unreachable for %s on %d proxies (%s), quorum %d",
+			st.Primary, m.cfg.FailoverAfter, len(votes), strings.Join(votes, ", "), m.coord.Quorum())
 	}
 	if !m.cfg.IsEnabled() {
 		m.setNote(sc, fmt.Sprintf("primary %s unreachable for %v, automatic failover disabled", st.Primary, votes))
@@ -190,6 +200,9 @@ func (m *Manager) maybeFailover(ctx context.Context, sc *shardCtl, st cluster.Sh
 	}
 	if veto := findVeto(replicaObs, primary, m.cfg.VetoWindow); veto != "" {
 		m.setNote(sc, "failover vetoed: "+veto)
+		if w := "failover vetoed: " + veto; sc.lastStep(st.Term+1) != w {
+			m.step(sc, st.Term+1, "%s", w)
+		}
 		return nil
 	}
 	// A first check of the candidates on this proxy's last probe round
@@ -204,7 +217,7 @@ func (m *Manager) maybeFailover(ctx context.Context, sc *shardCtl, st cluster.Sh
 	if o := obs[st.Primary]; o.Up && !o.InRecovery {
 		return nil // it answers again
 	}
-	ch := m.choose(sc, st, st.Primary, obs, "")
+	ch, _ := m.choose(sc, st, st.Primary, obs, "")
 	if ch.Blocked != "" {
 		m.setBlocked(ctx, sc, st, "automatic failover refused: "+ch.Blocked+"; run FAILOVER TO <node> to force")
 		return errBlocked
@@ -227,7 +240,9 @@ func (m *Manager) startChange(ctx context.Context, sc *shardCtl, st cluster.Shar
 	next.Blocked = ""
 	next.DecidedBy, next.DecidedAt = m.coord.Name(), time.Now()
 	next.Reason = kind + " started"
-	if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+	next.LastChange = m.openLog(sc, st, kind)
+	m.step(sc, next.Term, "term %d pending: writes fenced on every proxy (%s from %s)", next.Term, kind, st.Primary)
+	if err := m.propose(ctx, sc, st, next); err != nil {
 		return st, fmt.Errorf("start %s: %w", kind, err)
 	}
 	sc.pendingSeen[next.Term] = time.Now()
@@ -247,13 +262,33 @@ func (m *Manager) setBlocked(ctx context.Context, sc *shardCtl, st cluster.Shard
 	}
 	next := st.Clone()
 	next.Blocked = reason
-	if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+	lc := next.LastChange
+	switch {
+	case reason == "":
+		if lc != nil && lc.Refused && lc.Finished.IsZero() {
+			m.step(sc, lc.Term, "primary %s answers again; failover not needed", st.Primary)
+			lc.Finished, lc.Outcome = time.Now(), "abandoned: primary "+st.Primary+" answered again"
+		}
+	case st.Pending != nil:
+		if lc == nil || lc.Term != st.Term {
+			next.LastChange = &cluster.ChangeLog{Term: st.Term, Kind: st.Pending.Kind, From: st.Pending.From, Started: st.Pending.Since}
+		}
+		m.step(sc, st.Term, "%s", reason)
+	default: // automatic failover refused: a log of its own, which FAILOVER TO continues
+		if lc == nil || !lc.Refused || !lc.Finished.IsZero() || lc.Term != st.Term+1 {
+			next.LastChange = m.openLog(sc, st, cluster.KindFailover)
+			next.LastChange.Refused = true
+		}
+		next.LastChange.Outcome = reason
+		m.step(sc, st.Term+1, "%s", reason)
+	}
+	if err := m.propose(ctx, sc, st, next); err != nil {
 		m.log.Warn("record blocked state", zap.String("shard", sc.cfg.Name), zap.Error(err))
 	}
 }
 
 // choose builds the candidate list from fresh observations and picks.
-func (m *Manager) choose(sc *shardCtl, st cluster.ShardState, from string, obs map[string]cluster.NodeObservation, forced string) choice {
+func (m *Manager) choose(sc *shardCtl, st cluster.ShardState, from string, obs map[string]cluster.NodeObservation, forced string) (choice, []candidate) {
 	cands := make([]candidate, 0, len(sc.cfg.Nodes))
 	for i, n := range sc.cfg.Nodes {
 		o := obs[n.Name]
@@ -262,7 +297,7 @@ func (m *Manager) choose(sc *shardCtl, st cluster.ShardState, from string, obs m
 	}
 	lastLSN, syncNames := m.primaryHistory(sc.cfg.Name, from)
 	rule, sync := parseSyncStandbys(syncNames)
-	return chooseCandidate(cands, from, lastLSN, uint64(m.cfg.MaxFailoverLag), rule, sync, forced)
+	return chooseCandidate(cands, from, lastLSN, uint64(m.cfg.MaxFailoverLag), rule, sync, forced), cands
 }
 
 // primaryHistory returns the highest WAL position any proxy saw on node
@@ -300,6 +335,9 @@ func (sc *shardCtl) seen(term uint64) time.Time {
 // idempotent, so a new leader re-drives a change its predecessor left.
 func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState) error {
 	p := st.Pending
+	if _, ok := sc.pendingSeen[st.Term]; !ok {
+		m.step(sc, st.Term, "%s leads now: resuming the pending %s from %s", m.coord.Name(), p.Kind, p.From)
+	}
 	seen := sc.seen(st.Term)
 	obs := m.probeAll(ctx, sc)
 	// A node promoted for this term by an earlier attempt wins; a node
@@ -311,6 +349,7 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 			continue
 		}
 		if o.Epoch == st.Term {
+			m.step(sc, st.Term, "%s already holds the epoch of term %d: completing an earlier attempt", n.Name, st.Term)
 			return m.decide(ctx, sc, st, n.Name, o.Timeline, nil, "completed an earlier attempt")
 		}
 		if o.Epoch > st.Term {
@@ -333,6 +372,7 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 	if graceErr != nil {
 		return graceErr
 	}
+	m.step(sc, st.Term, "lease grace %s over: no proxy holds a lease of term %d any more", m.grace().Round(time.Millisecond), st.Term-1)
 	if receiving(sc, st, obs) { // a freeze failed (a slow or briefly unreachable replica): again
 		m.freeze(ctx, sc, st, obs, "")
 		obs = m.probeAll(ctx, sc)
@@ -348,17 +388,21 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 	}
 	ch := choice{Name: p.Candidate}
 	if p.Candidate == "" || forced != "" {
-		ch = m.choose(sc, st, p.From, obs, forced)
+		var cands []candidate
+		ch, cands = m.choose(sc, st, p.From, obs, forced)
 		if ch.Blocked != "" {
 			m.setBlocked(ctx, sc, st, "failover stuck, writes stay fenced: "+ch.Blocked+"; run FAILOVER TO <node> to force")
 			return errBlocked
 		}
+		m.step(sc, st.Term, "candidate %s chosen at %s (lag %d bytes); %s", ch.Name, formatLSN(ch.LSN), ch.Lag, describeCandidates(cands, ch.Name, p.From))
+	} else {
+		m.step(sc, st.Term, "promoting the recorded candidate %s", ch.Name)
 	}
 	if p.Candidate == "" {
 		next := st.Clone()
 		next.Pending.Candidate = ch.Name
 		next.Blocked = ""
-		if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+		if err := m.propose(ctx, sc, st, next); err != nil {
 			return fmt.Errorf("record candidate: %w", err)
 		}
 		st, _ = m.coord.State().Shard(sc.cfg.Name)
@@ -375,6 +419,18 @@ func (m *Manager) drive(ctx context.Context, sc *shardCtl, st cluster.ShardState
 // `except` and waits until their WAL receivers are gone.
 func (m *Manager) freeze(ctx context.Context, sc *shardCtl, st cluster.ShardState, obs map[string]cluster.NodeObservation, except string) {
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var frozen, failed []string
+	defer func() {
+		slices.Sort(frozen)
+		slices.Sort(failed)
+		switch {
+		case len(failed) > 0:
+			m.step(sc, st.Term, "froze replicas %v (primary_conninfo emptied); could not freeze %v", frozen, failed)
+		case len(frozen) > 0:
+			m.step(sc, st.Term, "froze replicas %v (primary_conninfo emptied, WAL receivers stopped)", frozen)
+		}
+	}()
 	for _, n := range sc.cfg.Nodes {
 		o := obs[n.Name]
 		if n.Name == except || !o.Up || !o.InRecovery || st.IsStale(n.Name) {
@@ -383,6 +439,16 @@ func (m *Manager) freeze(ctx context.Context, sc *shardCtl, st cluster.ShardStat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			ok := false
+			defer func() {
+				mu.Lock()
+				if ok {
+					frozen = append(frozen, n.Name)
+				} else {
+					failed = append(failed, n.Name)
+				}
+				mu.Unlock()
+			}()
 			if err := m.setPrimaryConninfo(ctx, n, nil); err != nil {
 				m.log.Warn("freeze replica", zap.String("node", n.Name), zap.Error(err))
 				return
@@ -391,7 +457,9 @@ func (m *Manager) freeze(ctx context.Context, sc *shardCtl, st cluster.ShardStat
 			defer cancel()
 			if err := m.waitFrozen(wctx, n); err != nil {
 				m.log.Warn("replica did not stop its WAL receiver", zap.String("node", n.Name), zap.Error(err))
+				return
 			}
+			ok = true
 		}()
 	}
 	wg.Wait()
@@ -415,7 +483,9 @@ func (m *Manager) promoteAndRecord(ctx context.Context, sc *shardCtl, st cluster
 	m.log.Warn("promoting", zap.String("shard", sc.cfg.Name), zap.String("node", node), zap.Uint64("term", st.Term))
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.PromoteTimeout+10*time.Second)
 	defer cancel()
-	if err := m.promote(pctx, n); err != nil {
+	m.step(sc, st.Term, "pg_promote sent to %s", node)
+	if err := m.promote(pctx, n, func(what string) { m.step(sc, st.Term, "%s", what) }); err != nil {
+		m.step(sc, st.Term, "promoting %s failed: %s", node, shortErr(err.Error()))
 		return 0, fmt.Errorf("promote %s: %w", node, err)
 	}
 	if err := m.setReadOnly(ctx, n, false); err != nil { // a soft fence from an earlier life
@@ -425,12 +495,16 @@ func (m *Manager) promoteAndRecord(ctx context.Context, sc *shardCtl, st cluster
 	if v := rewriteSyncStandbys(syncNames, sc.cfg.Nodes, node); v != "" {
 		if err := m.setSyncStandbys(ctx, n, v); err != nil {
 			m.log.Warn("set synchronous_standby_names on the new primary", zap.String("node", node), zap.Error(err))
+		} else {
+			m.step(sc, st.Term, "synchronous_standby_names on %s set to %s", node, v)
 		}
 	}
 	tli, err := m.writeEpoch(ctx, sc.cfg.Name, n, st.Term)
 	if err != nil {
+		m.step(sc, st.Term, "writing the epoch on %s failed: %s", node, shortErr(err.Error()))
 		return 0, fmt.Errorf("record epoch on %s: %w", node, err)
 	}
+	m.step(sc, st.Term, "epoch of term %d written on %s (timeline %d)", st.Term, node, tli)
 	return tli, nil
 }
 
@@ -453,9 +527,27 @@ func (m *Manager) decide(ctx context.Context, sc *shardCtl, st cluster.ShardStat
 	}
 	next.Stale = slices.DeleteFunc(next.Stale, func(s string) bool { return s == primary })
 	next.DecidedBy, next.DecidedAt, next.Reason = m.coord.Name(), time.Now(), reason
-	if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+	for _, s := range next.Stale {
+		if !st.IsStale(s) {
+			why := "a replica ahead of the new primary"
+			if s == from {
+				why = "the old primary"
+			}
+			m.step(sc, st.Term, "%s marked stale (%s): no traffic until REJOIN", s, why)
+		}
+	}
+	if next.LastChange == nil || next.LastChange.Term != next.Term {
+		k := kind
+		if k == "" {
+			k = cluster.KindFailover
+		}
+		next.LastChange = &cluster.ChangeLog{Term: next.Term, Kind: k, From: from, Started: started}
+	}
+	next.LastChange.To, next.LastChange.Finished, next.LastChange.Outcome = primary, next.DecidedAt, reason
+	if err := m.propose(ctx, sc, st, next); err != nil {
 		return fmt.Errorf("decide %s: %w", primary, err)
 	}
+	m.step(sc, next.Term, "term %d committed in Raft: primary %s (timeline %d)", next.Term, primary, tli)
 	delete(sc.pendingSeen, st.Term)
 	rec := &ChangeRecord{Term: next.Term, Kind: kind, From: from, To: primary, Started: started, Decided: next.DecidedAt}
 	sc.last.Store(rec)
@@ -466,8 +558,9 @@ func (m *Manager) decide(ctx context.Context, sc *shardCtl, st cluster.ShardStat
 	m.log.Warn("primary decided", zap.String("shard", sc.cfg.Name), zap.String("primary", primary), zap.Uint64("term", next.Term),
 		zap.Int("timeline", tli), zap.Strings("stale", next.Stale), zap.String("reason", reason), zap.Duration("took", rec.Decided.Sub(started)))
 	clear(sc.repointed)
+	clear(sc.streamNoted)
 	got, _ := m.coord.State().Shard(sc.cfg.Name)
-	m.followUp(ctx, sc, got)
+	m.followUp(ctx, sc, got) // commits the steps after the decision too
 	return nil
 }
 
@@ -476,6 +569,7 @@ func (m *Manager) decide(ctx context.Context, sc *shardCtl, st cluster.ShardStat
 // from it again.
 func (m *Manager) reinstate(ctx context.Context, sc *shardCtl, st cluster.ShardState, reason string) error {
 	from, _ := sc.cfg.node(st.Pending.From)
+	m.step(sc, st.Term, "reinstating %s: %s", from.Name, reason)
 	for _, n := range sc.cfg.Nodes {
 		if n.Name == from.Name || st.IsStale(n.Name) {
 			continue
@@ -503,6 +597,10 @@ func (m *Manager) followUp(ctx context.Context, sc *shardCtl, st cluster.ShardSt
 	}
 	primary, _ := sc.cfg.node(st.Primary)
 	v := m.view.Load()
+	track := tracking(st)
+	if track {
+		defer m.flushSteps(ctx, sc)
+	}
 	var rogue []string
 	for _, n := range sc.cfg.Nodes {
 		if n.Name == st.Primary {
@@ -528,6 +626,10 @@ func (m *Manager) followUp(ctx context.Context, sc *shardCtl, st cluster.ShardSt
 			continue
 		}
 		if o.Receiver == "streaming" && o.Sender == primary.Address {
+			if _, ok := sc.repointed[n.Name]; ok && track && !sc.streamNoted[n.Name] {
+				sc.streamNoted[n.Name] = true
+				m.step(sc, st.Term, "replica %s streams from %s", n.Name, st.Primary)
+			}
 			continue
 		}
 		if t, ok := sc.repointed[n.Name]; ok && time.Since(t) < repointBackoff {
@@ -536,8 +638,16 @@ func (m *Manager) followUp(ctx context.Context, sc *shardCtl, st cluster.ShardSt
 		sc.repointed[n.Name] = time.Now()
 		m.log.Info("repointing replica", zap.String("shard", sc.cfg.Name), zap.String("node", n.Name), zap.String("primary", st.Primary),
 			zap.String("was", o.Sender), zap.String("status", o.Receiver))
-		if err := m.setPrimaryConninfo(ctx, n, &primary); err != nil {
+		err := m.setPrimaryConninfo(ctx, n, &primary)
+		if err != nil {
 			m.log.Warn("repoint replica", zap.String("node", n.Name), zap.Error(err))
+		}
+		if track {
+			if err != nil {
+				m.step(sc, st.Term, "repointing replica %s to %s failed: %s", n.Name, st.Primary, shortErr(err.Error()))
+			} else {
+				m.step(sc, st.Term, "replica %s repointed to %s", n.Name, st.Primary)
+			}
 		}
 	}
 	if len(rogue) > 0 {
@@ -545,7 +655,7 @@ func (m *Manager) followUp(ctx context.Context, sc *shardCtl, st cluster.ShardSt
 		next.Stale = append(next.Stale, rogue...)
 		next.Reason = fmt.Sprintf("writable nodes %v are not the decided primary", rogue)
 		m.log.Error("writable nodes that are not the decided primary; marking them stale", zap.String("shard", sc.cfg.Name), zap.Strings("nodes", rogue))
-		if err := m.coord.Propose(ctx, st.Version, next); err != nil {
+		if err := m.propose(ctx, sc, st, next); err != nil {
 			m.log.Warn("mark stale", zap.Error(err))
 		}
 	}

@@ -108,6 +108,7 @@ type shardCtl struct {
 	note     atomic.Pointer[string]       // the leader's latest remark (veto, waiting, ...)
 	last     atomic.Pointer[ChangeRecord] // last change this proxy completed as leader
 	votes    atomic.Pointer[[]string]     // proxies that see the primary down (leader's view)
+	local    localTrail                   // this proxy's own events of the last change
 	// changed is when this proxy applied the last change of the shard's
 	// term or primary (unix ns); probe rounds started earlier cannot judge
 	// the new primary.
@@ -118,6 +119,12 @@ type shardCtl struct {
 	repointed   map[string]time.Time
 	softFenced  map[string]uint64
 	lastNote    string
+	// draft holds the leader's steps not yet carried by a proposal, by
+	// the term of the change they belong to.
+	draft map[uint64][]cluster.Event
+	// streamNoted are the repointed replicas already recorded streaming
+	// from the primary decided last.
+	streamNoted map[string]bool
 }
 
 // ChangeRecord describes a completed change of primary.
@@ -138,6 +145,7 @@ type view struct {
 type nodeView struct {
 	obs       cluster.NodeObservation
 	downSince time.Time // zero while up
+	downErr   string    // the first failed probe's error while down
 	lastSync  string    // last synchronous_standby_names seen while writable
 }
 
@@ -178,7 +186,8 @@ func New(cfg Config, coord Coordinator, opts Options) (*Manager, error) {
 		m.rewinder = &CommandRewinder{Command: cfg.RejoinCommand}
 	}
 	for _, s := range cfg.Shards {
-		sc := &shardCtl{cfg: s, pendingSeen: map[uint64]time.Time{}, repointed: map[string]time.Time{}, softFenced: map[string]uint64{}}
+		sc := &shardCtl{cfg: s, pendingSeen: map[uint64]time.Time{}, repointed: map[string]time.Time{}, softFenced: map[string]uint64{},
+			draft: map[uint64][]cluster.Event{}, streamNoted: map[string]bool{}}
 		m.shards = append(m.shards, sc)
 		m.byName[s.Name] = sc
 	}
@@ -250,6 +259,7 @@ func (m *Manager) probeRound(ctx context.Context, prev map[string]nodeView) map[
 		start time.Time
 	}
 	var all []res
+	st := m.coord.State()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, sc := range m.shards {
@@ -281,11 +291,16 @@ func (m *Manager) probeRound(ctx context.Context, prev map[string]nodeView) map[
 				nv.lastSync = o.SyncStandbys
 			}
 		} else {
-			nv.downSince = old.downSince
+			nv.downSince, nv.downErr = old.downSince, old.downErr
 			if nv.downSince.IsZero() {
-				nv.downSince = r.start
+				nv.downSince, nv.downErr = r.start, o.Err
 			}
 			o.DownFor = now.Sub(nv.downSince)
+		}
+		if sc := m.byName[o.Shard]; sc != nil {
+			if s, ok := st.Shard(o.Shard); ok {
+				m.trackProbe(sc, s, o.Node, old, nv, r.start)
+			}
 		}
 		// The last position seen while writable survives the node going down.
 		o.LastWritableLSN = old.obs.LastWritableLSN
@@ -363,6 +378,7 @@ func (m *Manager) watchLoop(ctx context.Context) {
 	last := map[string]cluster.ShardState{}
 	for {
 		st := m.coord.State()
+		appliedAt := time.Now()
 		m.rebuildRoutes()
 		for _, sc := range m.shards {
 			cur, ok := st.Shard(sc.cfg.Name)
@@ -374,6 +390,7 @@ func (m *Manager) watchLoop(ctx context.Context) {
 				continue
 			}
 			last[sc.cfg.Name] = cur
+			m.trackApplied(sc, prev, cur, had, appliedAt)
 			m.met.term.WithLabelValues(sc.cfg.Name).Set(float64(cur.Term))
 			m.met.blocked.WithLabelValues(sc.cfg.Name).Set(b2f(cur.Blocked != ""))
 			if had && prev.Term == cur.Term && prev.Primary == cur.Primary && (prev.Pending == nil) == (cur.Pending == nil) && slices.Equal(prev.Stale, cur.Stale) {

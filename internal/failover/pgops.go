@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -141,7 +142,7 @@ func (m *Manager) probe(ctx context.Context, shard string, n NodeConfig) cluster
 		return nil
 	})
 	if err != nil {
-		o.Err = shorten(err.Error(), 120)
+		o.Err = elide(err.Error(), 120)
 		return cluster.NodeObservation{Shard: shard, Node: n.Name, Err: o.Err}
 	}
 	o.Up = true
@@ -196,8 +197,9 @@ func (m *Manager) waitFrozen(ctx context.Context, n NodeConfig) error {
 
 // promote runs pg_promote on n if it is still in recovery and waits for it
 // to accept writes. pg_promote returning false (timeout) is an error; the
-// caller retries the same candidate, never another one.
-func (m *Manager) promote(ctx context.Context, n NodeConfig) error {
+// caller retries the same candidate, never another one. step is told of
+// each completed step.
+func (m *Manager) promote(ctx context.Context, n NodeConfig, step func(what string)) error {
 	return m.withConn(ctx, n, func(c *pgx.Conn) error {
 		var inRecovery bool
 		if err := c.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
@@ -219,11 +221,13 @@ func (m *Manager) promote(ctx context.Context, n NodeConfig) error {
 		if inRecovery {
 			return errors.New("still in recovery after pg_promote")
 		}
+		step(n.Name + " promoted: out of recovery")
 		// CHECKPOINT puts the new timeline into pg_control (pg_rewind of
 		// the old primary needs it).
 		if _, err := c.Exec(ctx, "CHECKPOINT"); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
+		step("CHECKPOINT done on " + n.Name)
 		return nil
 	})
 }
@@ -307,6 +311,24 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// elide shortens s to about n bytes by cutting its middle: a driver
+// error's head names the node, its tail the cause ("connect: connection
+// refused").
+func elide(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	head := n / 3
+	tail := len(s) - (n - head)
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + "…" + s[tail:]
 }
 
 // isConnError reports whether err means the server could not be reached

@@ -42,8 +42,13 @@ type ShardStatus struct {
 	DownVotes []string
 	// LastChange is the last change of primary this proxy led.
 	LastChange *ChangeRecord
-	Reason     string // the decided state's note on its last change
-	Nodes      []NodeStatus
+	// LastFailover is the last change of primary (or the last refused
+	// automatic failover) with its timeline: the leader's committed steps
+	// and this proxy's own events. Shown on every proxy; nil before the
+	// first change.
+	LastFailover *FailoverTimeline
+	Reason       string // the decided state's note on its last change
+	Nodes        []NodeStatus
 }
 
 // NodeStatus is one node as this proxy last probed it.
@@ -72,10 +77,14 @@ func (m *Manager) Status() Status {
 	out := Status{Proxy: m.coord.Name(), Leader: m.coord.Leader(), IsLeader: m.coord.IsLeader(), Lease: m.coord.LeaseValid()}
 	st := m.coord.State()
 	v := m.view.Load()
+	now := time.Now()
 	for _, sc := range m.shards {
 		s, _ := st.Shard(sc.cfg.Name)
 		ss := ShardStatus{Shard: sc.cfg.Name, Term: s.Term, Primary: s.Primary, Timeline: s.Timeline, Pending: s.Pending,
 			Stale: s.Stale, Blocked: s.Blocked, Reason: s.Reason, LastChange: sc.last.Load()}
+		if lc := s.LastChange; lc != nil {
+			ss.LastFailover = buildTimeline(sc.cfg.Name, lc, sc.local.eventsFor(keyOf(lc)), now)
+		}
 		if n := sc.note.Load(); n != nil && out.IsLeader {
 			ss.Note = *n
 		}
