@@ -196,7 +196,9 @@ const (
 	// 'yesterday' (any case, surrounding spaces allowed), which the server
 	// turns into the current time when it converts them to a date/time
 	// type, explicitly ('now'::timestamptz, CAST('today' AS date),
-	// timestamp 'now') or implicitly (created_at > 'now'). Calls count
+	// timestamp 'now') or implicitly (created_at > 'now'); or it reads a
+	// statistics or activity view (pg_stat_*, pg_statio_*, pg_locks,
+	// pg_settings, ...) or samples a table without REPEATABLE. Calls count
 	// wherever they appear in the text, also in parts that do not run now
 	// (a column DEFAULT, the body of PREPARE, EXPLAIN without ANALYZE).
 	// Volatility behind a view, a user function, a default or a trigger is

@@ -56,8 +56,10 @@
 //     current_setting, pg_backend_pid, age, txid_*, pg_sleep*, ...) and to
 //     the functions in [Config.VolatileFunctions], for SQL value functions
 //     (CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIME, CURRENT_USER,
-//     SESSION_USER, CURRENT_SCHEMA, ...), and for the string literals
-//     'now', 'today', 'tomorrow', 'yesterday', cast or not.
+//     SESSION_USER, CURRENT_SCHEMA, ...), for the string literals 'now',
+//     'today', 'tomorrow', 'yesterday', cast or not, for statistics and
+//     activity views (pg_stat_*, pg_locks, pg_settings, ...) and for
+//     TABLESAMPLE without REPEATABLE.
 //   - [FlagUserFunction]: a call to a function that is not in the package's
 //     table of known built-ins (a side-effect-free allowlist of common
 //     aggregates, window, string, math, date/time, JSON and array functions,

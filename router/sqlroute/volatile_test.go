@@ -114,6 +114,16 @@ func TestVolatileAndUserFunctions(t *testing.T) {
 		{"SELECT * FROM (SELECT 'now'::timestamptz AS at) s WHERE at IS NOT NULL", vol},
 		{"SELECT * FROM t WHERE note = 'buy now'", vol}, // the type is unknown here: a word is enough
 
+		// Views whose rows change by themselves, random samples.
+		{"SELECT * FROM pg_stat_activity", vol},
+		{"SELECT * FROM pg_catalog.pg_locks l JOIN t ON t.pid = l.pid", vol},
+		{"SELECT * FROM pg_statio_user_tables", vol},
+		{"SELECT name, setting FROM pg_settings", vol},
+		{"SELECT * FROM t TABLESAMPLE BERNOULLI (10)", vol},
+		{"SELECT * FROM t TABLESAMPLE SYSTEM (10) REPEATABLE (42)", 0},
+		{"SELECT * FROM pg_class", 0},
+		{"SELECT * FROM app.pg_stat_activity", 0}, // not the system view
+
 		// Not volatile.
 		{"SELECT to_timestamp(x) FROM t", 0},
 		{"SELECT to_timestamp('2024-01-01', 'YYYY-MM-DD')", 0},

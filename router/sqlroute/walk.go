@@ -21,7 +21,8 @@ type facts struct {
 	// writeFunc is the first writing function called, as written.
 	writeFunc string
 	// fn is the union of the classes of all functions called, with
-	// fnVolatile also for SQL value functions (CURRENT_DATE, ...).
+	// fnVolatile also for SQL value functions (CURRENT_DATE, ...),
+	// statistics views and TABLESAMPLE without REPEATABLE.
 	fn funcClass
 	// ctes are the names of all common table expressions.
 	ctes []string
@@ -58,6 +59,13 @@ func (f *facts) visit(m protoreflect.ProtoMessage) bool {
 	switch n := m.(type) {
 	case *pg_query.RangeVar:
 		f.rels = append(f.rels, n)
+		if isVolatileRelation(n) {
+			f.fn |= fnVolatile
+		}
+	case *pg_query.RangeTableSample:
+		if n.Repeatable == nil {
+			f.fn |= fnVolatile // a new sample every time
+		}
 	case *pg_query.FuncCall:
 		f.funcCall(n)
 	case *pg_query.SQLValueFunction:
