@@ -430,3 +430,73 @@ func TestQueryCacheMemoryBound(t *testing.T) {
 		t.Fatalf("%d entries after CACHE PURGE", e)
 	}
 }
+
+// TestQueryCacheSharded: on a sharded database single-shard reads and
+// fan-outs are cached too, and a write through the proxy drops them.
+func TestQueryCacheSharded(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	cs := shardClusters(t)
+	cfg := shardedTestConfig(t, cs, "qc_sharded", 2, webappSharding(2), webappSchema)
+	d := cfg.Databases["app"]
+	d.Cache = &querycache.Rules{Tables: []string{"posts"}, TTL: time.Minute}
+	cfg.Databases["app"] = d
+	// The test waits for the replicas itself; the default grace (1s after
+	// the inserts, nothing is stored) would only slow it down.
+	cfg.QueryCache.InvalidationGrace = time.Millisecond
+	px := startProxy(t, cfg)
+	px.waitShardReplicas(t, ctx)
+	conn := px.connect(t, ctx)
+	for u := int64(1); u <= 20; u++ {
+		if _, err := conn.Exec(ctx, "INSERT INTO posts (user_id, post_id, author, body) VALUES ($1, 1, 'a', 'first')", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := func() int64 {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM posts").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	bodies := func(u int64) int64 {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM posts WHERE user_id = $1", u).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor(t, ctx, "replicas have the rows", func() bool { return total() == 20 })
+	for _, read := range []struct {
+		name string
+		run  func() int64
+		want int64
+	}{{"fan-out", total, 20}, {"single shard", func() int64 { return bodies(7) }, 1}} {
+		t.Run(read.name, func(t *testing.T) {
+			for got := read.run(); got != read.want; got = read.run() {
+				t.Fatalf("got %d, want %d", got, read.want)
+			}
+			sent := px.shardQueries()
+			for range 50 {
+				if got := read.run(); got != read.want {
+					t.Fatalf("got %d, want %d", got, read.want)
+				}
+			}
+			after := px.shardQueries()
+			for i := range sent {
+				if after[i] != sent[i] {
+					t.Fatalf("shard %d ran %d statements for 50 cached reads; cache %+v", i, after[i]-sent[i], px.srv.qcache.Load().DB("app").Stats())
+				}
+			}
+		})
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO posts (user_id, post_id, author, body) VALUES (7, 2, 'a', 'second')"); err != nil {
+		t.Fatal(err)
+	}
+	// Read-your-writes: the writer sees both changes at once.
+	if got := total(); got != 21 {
+		t.Fatalf("fan-out after the insert: %d, want 21", got)
+	}
+	if got := bodies(7); got != 2 {
+		t.Fatalf("single-shard read after the insert: %d, want 2", got)
+	}
+}
