@@ -201,6 +201,9 @@ listen: %q
 admin_users: [admin]
 pool: {size: 10}
 health: {interval: 500ms, timeout: 400ms, fall: 2, rise: 1}
+# Replicas on loopback lag by milliseconds: a short grace lets a busy
+# table's reads be cached again soon after each write.
+query_cache: {invalidation_grace: 100ms}
 users:
   - {name: app, password: app, server_user: postgres, server_password: unused}
   - {name: admin, password: admin, server_user: postgres, server_password: unused}
