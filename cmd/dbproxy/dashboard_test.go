@@ -16,7 +16,9 @@ import (
 )
 
 // TestDashboardInBrowser opens dbproxy's admin dashboard in headless
-// Chromium, kills a replica, and checks the page shows it down.
+// Chromium, checks the last-failover panel (no failover configured) and
+// the query cache panel, kills a replica, and checks the page shows it
+// down.
 func TestDashboardInBrowser(t *testing.T) {
 	bin := browsertest.Require(t)
 	c := pgtest.New(t, pgtest.Spec{Name: "dbproxy-dash", Replicas: 2})
@@ -61,6 +63,18 @@ databases:
 		dom, err = browsertest.DumpDOM(ctx, bin, dash, 2*time.Second, filepath.Join(shots, "dbproxy-up.png"))
 		return err == nil && strings.Contains(dom, up)
 	})
+	// No failover section here; the query cache is on by default (one
+	// row per database). The markup checked is rendered, not the page's
+	// script text.
+	for _, want := range []string{
+		`<div id="lastfailover"><h2>last failover</h2><div class="panel meta" data-last-failover="" data-state="none">no failover yet`,
+		`<div id="cache"><h2>query cache</h2><table data-cache="on">`,
+		`<tr data-cache-db="app" data-hit-ratio=`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("dashboard lacks %s", want)
+		}
+	}
 	if err := victim.Kill(); err != nil {
 		t.Fatal(err)
 	}
