@@ -486,3 +486,20 @@ func TestDescribeCandidates(t *testing.T) {
 		t.Fatalf("alone: %s", got)
 	}
 }
+
+// BenchmarkBuildTimeline: the cost Status pays per shard with a full
+// committed log and a few local events.
+func BenchmarkBuildTimeline(b *testing.B) {
+	t0 := time.Now()
+	lc := &cluster.ChangeLog{Term: 2, Kind: cluster.KindFailover, From: "n0", To: "n1", Started: t0, Finished: t0.Add(4 * time.Second)}
+	for i := range cluster.MaxEvents {
+		lc.Events = append(lc.Events, cluster.Event{At: t0.Add(time.Duration(i) * 100 * time.Millisecond), Proxy: "p2", What: "a step of the leader"})
+	}
+	local := []cluster.Event{{At: t0.Add(50 * time.Millisecond), Proxy: "p1", What: "mine"}, {At: t0.Add(4100 * time.Millisecond), Proxy: "p1", What: "writes reopened"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if tl := buildTimeline("app", lc, local, t0); len(tl.Events) != cluster.MaxEvents+2 {
+			b.Fatal(len(tl.Events))
+		}
+	}
+}
