@@ -195,4 +195,23 @@ func TestFailoverThroughProxies(t *testing.T) {
 		t.Fatalf("%d acknowledged rows missing on the new primary (of %d), e.g. %v", len(missing), len(acked), missing[:min(5, len(missing))])
 	}
 	t.Logf("%d acknowledged rows, all present on the new primary %s", len(acked), promoted[0].Name)
+
+	// Every proxy's /status shows the failover with its timeline.
+	for i, p := range proxies {
+		waitFor(t, ctx, "failover timeline in /status", func() bool {
+			for _, tl := range p.srv.Status().LastFailover {
+				if tl != nil && tl.Shard == "app" && tl.To == promoted[0].Addr() && len(tl.Events) >= 3 && !tl.InProgress {
+					return true
+				}
+			}
+			return false
+		})
+		if i == 0 {
+			for _, tl := range p.srv.Status().LastFailover {
+				for _, e := range tl.Events {
+					t.Logf("proxy1 timeline: %s %s %s", e.Offset, e.Proxy, e.What)
+				}
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tiergate/tiergate/internal/failover"
 	"github.com/tiergate/tiergate/internal/querycache"
 )
 
@@ -20,6 +21,9 @@ type Status struct {
 	// Failover is the peers' decided state per database (empty without
 	// failover): term, primary, whether this proxy's write fence is open.
 	Failover []map[string]string `json:"failover,omitempty"`
+	// LastFailover is each shard's last change of primary with its timeline
+	// of events (leader steps and this proxy's own); absent without failover.
+	LastFailover []*failover.FailoverTimeline `json:"last_failover,omitempty"`
 	// Cache is the query cache's counters per database; absent when the
 	// cache is off.
 	Cache *CacheStatus `json:"Cache,omitempty"`
@@ -40,7 +44,16 @@ func (srv *Server) Status() Status {
 		Stats:    srv.showStats().objects(),
 		Failover: srv.showFailover().objects(),
 		Cache:    srv.cacheStatus(),
+
+		LastFailover: srv.lastFailovers(),
 	}
+}
+
+func (srv *Server) lastFailovers() []*failover.FailoverTimeline {
+	if srv.ha == nil {
+		return nil
+	}
+	return srv.ha.mgr.Status().LastFailovers()
 }
 
 func (srv *Server) cacheStatus() *CacheStatus {
