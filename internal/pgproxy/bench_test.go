@@ -11,8 +11,17 @@ import (
 // benchProxy runs a Server in front of a fake server and returns a client
 // connection through it, and one straight to the fake server.
 func benchProxy(b *testing.B) (proxied, direct *pgconn.PgConn) {
+	return benchProxyWith(b, nil)
+}
+
+// benchProxyWith is benchProxy with a config change.
+func benchProxyWith(b *testing.B, mutate func(*Config)) (proxied, direct *pgconn.PgConn) {
 	fake := newFakePG(b)
 	cfg := fakeConfig(fake.addr())
+	if mutate != nil {
+		mutate(cfg)
+		cfg.SetDefaults()
+	}
 	srv, err := New(cfg, Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -73,6 +82,33 @@ func BenchmarkPrepared(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := tc.conn.ExecPrepared(ctx, "s1", args, nil, nil).Read().Err; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkQueryCache is one simple-protocol query per op through the
+// proxy: with the query cache off, on but not applying to the statement
+// (the lookup's cost on every cacheable read), and answering from the
+// cache.
+func BenchmarkQueryCache(b *testing.B) {
+	off := false
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, sql string
+		mutate    func(*Config)
+	}{
+		{"cache-off", "SELECT 1", func(c *Config) { c.QueryCache.Enabled = &off }},
+		{"cache-on-not-cached", "SELECT 1", nil},
+		{"cache-hit", "/* tiergate: cache ttl=1h */ SELECT 1", nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			proxied, _ := benchProxyWith(b, tc.mutate)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := proxied.Exec(ctx, tc.sql).ReadAll(); err != nil {
 					b.Fatal(err)
 				}
 			}
