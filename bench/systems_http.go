@@ -304,7 +304,7 @@ http {
 	if cache {
 		fmt.Fprintf(&b, "    proxy_cache_path %s/cache levels=1:2 keys_zone=objects:10m max_size=64m inactive=60m use_temp_path=off;\n", dir)
 		// A hit opens the entry's file; keep the descriptors open, as a
-		// tuned cache server does (+10-50% hit throughput here).
+		// tuned cache server does (10-58% more hits in a quick check here).
 		b.WriteString("    open_file_cache max=10000 inactive=60s;\n    open_file_cache_valid 60s;\n")
 		cacheDirectives = `
             proxy_cache objects;
