@@ -313,10 +313,32 @@ func (s *session) runSharded(ctx context.Context, flushOnly bool) error {
 		return s.runFanout(ctx, sdb, &u, flushOnly)
 	}
 	k := u.shard
-	if k < 0 {
+	switch {
+	case k >= 0:
+	case u.execs == 0:
+		k = s.describeShard(sdb)
+	default:
 		k = s.anyShard(sdb, u.write || class.write)
 	}
 	return s.runOnShard(ctx, sdb, k, class, flushOnly)
+}
+
+// describeShard picks the shard for a unit that runs no statement (Parse,
+// Describe: a driver preparing a statement), which any shard answers
+// alike: an attached one, else the next in turn whose primary looks
+// usable, so preparing does not wait for one shard's failover.
+func (s *session) describeShard(sdb *shardedDB) int {
+	if m := s.sh.mask; m != 0 {
+		return bits.TrailingZeros64(m)
+	}
+	n := len(sdb.shards)
+	start := int(sdb.rr.Add(1) % uint32(n))
+	for i := range n {
+		if k := (start + i) % n; sdb.shards[k].primary.usable() {
+			return k
+		}
+	}
+	return start
 }
 
 // anyShard picks the shard for a unit any shard can run: one already

@@ -254,20 +254,46 @@ func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 		}
 		return st, nil
 	}
-	cl := rt.clusters[db]
+	cands := []*cluster{rt.clusters[db]}
 	if sdb := rt.sharded[db]; sdb != nil {
-		cl = sdb.shards[0] // its servers' defaults stand for every shard's
+		// Any shard's servers stand for every shard's defaults: a login
+		// does not wait for one shard's failover.
+		cands = loginOrder(sdb.shards)
 		s.sh = newShardSession()
 	}
-	if cl == nil {
+	if cands[0] == nil {
 		return nil, fmt.Errorf("%w: database %q does not exist", errUnknownDatabase, db)
 	}
-	s.cl = cl
 	s.sessionMode = rt.cfg.Pool.Mode == PoolModeSession
-	if err := srv.initParams(ctx, s, rt, cl, clientSettings(st.params)); err != nil {
+	asked := clientSettings(st.params)
+	for _, cl := range cands {
+		s.cl = cl
+		var se *serverError
+		if err = srv.initParams(ctx, s, rt, cl, asked); err == nil || !errors.As(err, &se) {
+			break
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// loginOrder lists a sharded database's shards for settling a login's
+// parameters: those whose primary looks usable first, in shard order.
+func loginOrder(shards []*cluster) []*cluster {
+	out := make([]*cluster, 0, len(shards))
+	for _, c := range shards {
+		if c.primary.usable() {
+			out = append(out, c)
+		}
+	}
+	for _, c := range shards {
+		if !c.primary.usable() {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // initParams settles the client's parameters: the servers' defaults,
