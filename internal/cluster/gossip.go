@@ -253,6 +253,14 @@ func (n *Node) sendObservations() {
 		n.log.Error("encode observations", zap.Error(err))
 		return
 	}
+	n.sendToPeers(b, "observations")
+}
+
+// sendToPeers sends message b to every live peer: over UDP when it fits a
+// datagram, else over TCP in the background, at most one such send per
+// peer and kind at a time (a message finding one running is dropped). It
+// does not block.
+func (n *Node) sendToPeers(b []byte, kind string) {
 	for _, m := range n.liveMembers() {
 		if m.Name == n.cfg.NodeName {
 			continue
@@ -261,13 +269,14 @@ func (n *Node) sendObservations() {
 			_ = n.ml.SendBestEffort(m, b)
 			continue
 		}
-		if _, busy := n.sending.LoadOrStore(m.Name, struct{}{}); busy {
+		key := kind + "\x00" + m.Name
+		if _, busy := n.sending.LoadOrStore(key, struct{}{}); busy {
 			continue
 		}
 		go func() {
-			defer n.sending.Delete(m.Name)
+			defer n.sending.Delete(key)
 			if err := n.ml.SendReliable(m, b); err != nil {
-				n.log.Debug("send observations", zap.String("member", m.Name), zap.Error(err))
+				n.log.Debug("send to peer", zap.String("kind", kind), zap.String("member", m.Name), zap.Error(err))
 			}
 		}()
 	}

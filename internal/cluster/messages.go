@@ -3,8 +3,6 @@ package cluster
 import (
 	"encoding/binary"
 	"slices"
-
-	"go.uber.org/zap"
 )
 
 // TopicHandler receives an application message sent by peer from with
@@ -27,10 +25,8 @@ func (n *Node) Handle(topic byte, fn TopicHandler) {
 	n.handlers.Store(&next)
 }
 
-// SendToPeers sends payload under topic to every live peer, best effort:
-// over UDP when it fits a datagram, else over TCP in the background (at
-// most one such send per peer at a time; a message that finds one running
-// is dropped). Partitions made with Faults apply. It does not block.
+// SendToPeers sends payload under topic to every live peer, best effort
+// (see sendToPeers). Partitions made with Faults apply. It does not block.
 func (n *Node) SendToPeers(topic byte, payload []byte) {
 	if n.ml == nil {
 		return
@@ -40,26 +36,7 @@ func (n *Node) SendToPeers(topic byte, payload []byte) {
 	b = binary.AppendUvarint(b, uint64(len(n.cfg.NodeName)))
 	b = append(b, n.cfg.NodeName...)
 	b = append(b, payload...)
-	for _, m := range n.liveMembers() {
-		if m.Name == n.cfg.NodeName {
-			continue
-		}
-		if len(b) <= maxBestEffort {
-			_ = n.ml.SendBestEffort(m, b)
-			continue
-		}
-		key := "topic\x00" + m.Name
-		if _, busy := n.sending.LoadOrStore(key, struct{}{}); busy {
-			n.dropped.Add(1)
-			continue
-		}
-		go func() {
-			defer n.sending.Delete(key)
-			if err := n.ml.SendReliable(m, b); err != nil {
-				n.log.Debug("send topic message", zap.String("member", m.Name), zap.Error(err))
-			}
-		}()
-	}
+	n.sendToPeers(b, "topic")
 }
 
 // handleTopic dispatches a msgTopic message (without its kind byte).

@@ -90,7 +90,7 @@ type Node struct {
 	inbox    chan []byte
 	dropped  atomic.Uint64
 	handlers atomic.Pointer[map[byte]TopicHandler] // application topics (messages.go)
-	sending  sync.Map                              // member name -> struct{} while a reliable send runs
+	sending  sync.Map                              // kind+member -> struct{} while a reliable send runs
 
 	leaseMu   sync.Mutex
 	leaseSeq  uint64

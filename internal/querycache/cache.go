@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,8 +38,7 @@ type Cache struct {
 	now   func() time.Time
 	store *otter.Cache[uint64, *entry]
 
-	mu  sync.Mutex                     // guards creation of DBs
-	dbs atomic.Pointer[map[string]*DB] // copy on write
+	dbs cowMap[*DB]
 
 	// origin identifies this cache in peer messages; seq numbers them.
 	origin uint64
@@ -87,8 +85,6 @@ func New(cfg Config, opts Options) (*Cache, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	empty := map[string]*DB{}
-	c.dbs.Store(&empty)
 	o := &otter.Options[uint64, *entry]{
 		MaximumWeight: uint64(cfg.MaxSize),
 		Weigher:       func(_ uint64, e *entry) uint32 { return e.weight },
@@ -137,33 +133,19 @@ func (c *Cache) Size() (used, max uint64) { return c.store.WeightedSize(), uint6
 // DB returns the cache of one database (a client-visible database name),
 // creating it on first use.
 func (c *Cache) DB(name string) *DB {
-	if d := (*c.dbs.Load())[name]; d != nil {
-		return d
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old := *c.dbs.Load()
-	if d := old[name]; d != nil {
-		return d
-	}
-	d := &DB{c: c, name: name, salt: xxhash.Sum64String(name)}
-	empty := map[string]*table{}
-	d.tables.Store(&empty)
-	next := make(map[string]*DB, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[name] = d
-	c.dbs.Store(&next)
+	d, _ := c.dbs.getOrAdd(name, 0, func() *DB { return &DB{c: c, name: name, salt: xxhash.Sum64String(name)} })
 	return d
 }
 
 // lookupDB returns a database's cache if it exists.
-func (c *Cache) lookupDB(name string) *DB { return (*c.dbs.Load())[name] }
+func (c *Cache) lookupDB(name string) *DB {
+	d, _ := c.dbs.get(name)
+	return d
+}
 
 // Purge drops every cached result.
 func (c *Cache) Purge() {
-	for _, d := range *c.dbs.Load() {
+	for _, d := range c.dbs.all() {
 		d.gen.Add(1)
 		d.invalAt.Store(c.now().UnixNano())
 	}
@@ -183,8 +165,7 @@ type DB struct {
 	gen     atomic.Uint64 // bumped by InvalidateAll and Purge
 	invalAt atomic.Int64
 
-	mu     sync.Mutex                        // guards creation of tables
-	tables atomic.Pointer[map[string]*table] // copy on write, by TableKey
+	tables cowMap[*table] // by TableKey
 
 	hits, misses, stores, skipped atomic.Uint64
 	invalidations, remote         atomic.Uint64
@@ -198,25 +179,11 @@ func (d *DB) Name() string { return d.name }
 // table returns the state of a table key, creating it when create is set;
 // nil when it does not exist (or the per-database bound is reached).
 func (d *DB) table(key string, create bool) *table {
-	if t := (*d.tables.Load())[key]; t != nil || !create {
+	if !create {
+		t, _ := d.tables.get(key)
 		return t
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	old := *d.tables.Load()
-	if t := old[key]; t != nil {
-		return t
-	}
-	if len(old) >= maxTablesPerDB {
-		return nil
-	}
-	t := &table{}
-	next := make(map[string]*table, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[key] = t
-	d.tables.Store(&next)
+	t, _ := d.tables.getOrAdd(key, maxTablesPerDB, func() *table { return &table{} })
 	return t
 }
 

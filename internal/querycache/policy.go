@@ -112,19 +112,7 @@ func qualify(schema, name string) string { return schema + "\x00" + name }
 // reports false for an empty part, more than one unquoted dot or an
 // unterminated quote.
 func splitRuleTable(t string) (schema, name string, ok bool) {
-	dot, dots := -1, 0
-	inQuote := false
-	for i := 0; i < len(t); i++ {
-		switch t[i] {
-		case '"':
-			inQuote = !inQuote
-		case '.':
-			if !inQuote {
-				dot = i
-				dots++
-			}
-		}
-	}
+	dot, dots, inQuote := scanDots(t)
 	if inQuote || dots > 1 {
 		return "", "", false
 	}
@@ -153,22 +141,29 @@ func TableKey(table string) string {
 // splitTable splits a parser-reported name at its last unquoted dot and
 // removes the quotes of each part.
 func splitTable(t string) (schema, name string) {
-	dot := -1
-	inQuote := false
-	for i := 0; i < len(t); i++ {
-		switch t[i] {
-		case '"':
-			inQuote = !inQuote
-		case '.':
-			if !inQuote {
-				dot = i
-			}
-		}
-	}
+	dot, _, _ := scanDots(t)
 	if dot < 0 {
 		return "", unquote(t)
 	}
 	return unquote(t[:dot]), unquote(t[dot+1:])
+}
+
+// scanDots finds the last dot outside double quotes in t (-1: none), counts
+// such dots, and reports whether a quote is left open.
+func scanDots(t string) (last, count int, openQuote bool) {
+	last = -1
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case '"':
+			openQuote = !openQuote
+		case '.':
+			if !openQuote {
+				last = i
+				count++
+			}
+		}
+	}
+	return last, count, openQuote
 }
 
 // normalizeIdent folds a configured name like PostgreSQL folds an

@@ -24,7 +24,7 @@ type Stats struct {
 
 // Stats returns every database's counters, sorted by name.
 func (c *Cache) Stats() []Stats {
-	dbs := *c.dbs.Load()
+	dbs := c.dbs.all()
 	out := make([]Stats, 0, len(dbs))
 	for _, d := range dbs {
 		out = append(out, d.Stats())
