@@ -5,6 +5,7 @@
 package dashboard
 
 import (
+	"bytes"
 	_ "embed"
 	"net/http"
 )
@@ -15,13 +16,20 @@ var edgePage []byte
 //go:embed dbproxy.html
 var dbproxyPage []byte
 
+//go:embed poll.js
+var pollScript []byte
+
+// pollMarker is where a page's script gets poll.js.
+var pollMarker = []byte("/*tiergate:poll.js*/")
+
 // Edge returns the handler for the edge's dashboard; it reads /status.
 func Edge() http.Handler { return page(edgePage) }
 
 // DBProxy returns the handler for dbproxy's dashboard; it reads /status.
 func DBProxy() http.Handler { return page(dbproxyPage) }
 
-func page(body []byte) http.Handler {
+func page(html []byte) http.Handler {
+	body := bytes.Replace(html, pollMarker, pollScript, 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
