@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/internal/admin"
+	"github.com/tiergate/tiergate/internal/daemon"
 	"github.com/tiergate/tiergate/internal/dashboard"
 	"github.com/tiergate/tiergate/internal/logging"
 	"github.com/tiergate/tiergate/internal/pgproxy"
@@ -33,35 +32,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "reshard" {
 		return reshardCmd(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("dbproxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "configs/dbproxy.yaml", "config file")
-	check := fs.Bool("check", false, "validate the config, print a summary and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := pgproxy.LoadConfig(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "dbproxy: %v\n", err)
-		return 1
-	}
-	if *check {
-		fmt.Fprintf(stdout, "%s: ok: %s\n", *path, cfg.Summary())
-		return 0
-	}
-	log, _, err := logging.New(cfg.Log)
-	if err != nil {
-		fmt.Fprintf(stderr, "dbproxy: %v\n", err)
-		return 1
-	}
-	defer func() { _ = log.Sync() }()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, *path, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("dbproxy stopped", zap.Error(err))
-		return 1
-	}
-	return 0
+	return daemon.Run(daemon.Spec[*pgproxy.Config]{
+		Name:          "dbproxy",
+		DefaultConfig: "configs/dbproxy.yaml",
+		Load:          pgproxy.LoadConfig,
+		Summary:       (*pgproxy.Config).Summary,
+		Log:           func(c *pgproxy.Config) logging.Config { return c.Log },
+		Serve:         serve,
+	}, args, stdout, stderr)
 }
 
 // serve runs the proxy and its admin listener until ctx ends. SIGHUP

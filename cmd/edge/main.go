@@ -6,19 +6,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tiergate/tiergate/internal/admin"
+	"github.com/tiergate/tiergate/internal/daemon"
 	"github.com/tiergate/tiergate/internal/dashboard"
 	"github.com/tiergate/tiergate/internal/httpproxy"
 	"github.com/tiergate/tiergate/internal/logging"
@@ -29,35 +25,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "configs/edge.yaml", "config file")
-	check := fs.Bool("check", false, "validate the config, print a summary and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := httpproxy.LoadConfig(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "edge: %v\n", err)
-		return 1
-	}
-	if *check {
-		fmt.Fprintf(stdout, "%s: ok: %s\n", *path, cfg.Summary())
-		return 0
-	}
-	log, _, err := logging.New(cfg.Log)
-	if err != nil {
-		fmt.Fprintf(stderr, "edge: %v\n", err)
-		return 1
-	}
-	defer func() { _ = log.Sync() }()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, *path, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("edge stopped", zap.Error(err))
-		return 1
-	}
-	return 0
+	return daemon.Run(daemon.Spec[*httpproxy.Config]{
+		Name:          "edge",
+		DefaultConfig: "configs/edge.yaml",
+		Load:          httpproxy.LoadConfig,
+		Summary:       (*httpproxy.Config).Summary,
+		Log:           func(c *httpproxy.Config) logging.Config { return c.Log },
+		Serve:         serve,
+	}, args, stdout, stderr)
 }
 
 func serve(ctx context.Context, path string, cfg *httpproxy.Config, log *zap.Logger) error {
