@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tiergate/tiergate/internal/httpproxy"
 	"github.com/tiergate/tiergate/internal/pgproxy"
@@ -122,35 +124,32 @@ func TestComparisonConfigsCheck(t *testing.T) {
 	}
 }
 
-// dbproxyLacksQueryCache reports whether this tree's dbproxy rejects the
-// query cache settings (internal/pgproxy gains them in a parallel change;
-// until then the db-cache tests skip instead of failing).
-func dbproxyLacksQueryCache(t *testing.T) bool {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "dbproxy.yaml")
-	if err := os.WriteFile(path, dbproxyCacheConfig("127.0.0.1:6432", "127.0.0.1:9902", "127.0.0.1:5432", nil, cacheTable), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := pgproxy.LoadConfig(path)
-	return err != nil && strings.Contains(err.Error(), "query_cache: unknown field")
-}
-
 func TestDBProxyCacheConfigsLoad(t *testing.T) {
-	if dbproxyLacksQueryCache(t) {
-		t.Skip("this tree's dbproxy has no query_cache section yet")
-	}
 	for _, tc := range []struct {
 		name    string
 		variant dbCacheVariant
-	}{{"uncached", cacheNone}, {"cache rule", cacheTable}, {"hints only", cacheHints}} {
+		section bool // query_cache section written
+		rule    bool // products rule
+	}{{"uncached", cacheNone, false, false}, {"cache rule", cacheTable, true, true}, {"hints only", cacheHints, true, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "dbproxy.yaml")
 			data := dbproxyCacheConfig("127.0.0.1:6432", "127.0.0.1:9902", "127.0.0.1:5432", []string{"127.0.0.1:5433"}, tc.variant)
 			if err := os.WriteFile(path, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := pgproxy.LoadConfig(path); err != nil {
+			cfg, err := pgproxy.LoadConfig(path)
+			if err != nil {
 				t.Fatalf("%v\n%s", err, data)
+			}
+			qc, db := cfg.QueryCache, cfg.Databases[benchDB]
+			if !qc.On() || !qc.HintsOn() || qc.MaxSize != 64<<20 || qc.MaxEntrySize != 1<<20 || qc.DefaultTTL != 30*time.Second {
+				t.Errorf("query_cache %+v", qc)
+			}
+			if got := db.Cache != nil && slices.Equal(db.Cache.Tables, []string{"products"}) && db.Cache.TTL == 30*time.Second; got != tc.rule {
+				t.Errorf("cache rule %+v, want one: %v", db.Cache, tc.rule)
+			}
+			if got := strings.Contains(string(data), "query_cache:"); got != tc.section {
+				t.Errorf("query_cache section written: %v, want %v", got, tc.section)
 			}
 		})
 	}

@@ -39,7 +39,7 @@ type scenario struct {
 	// optional tools are installed like needs, but a scenario whose
 	// optional tool is missing still runs, without the systems needing it.
 	optional []string
-	run   func(ctx context.Context, h *harness, res *Result, rec *recorder) error
+	run      func(ctx context.Context, h *harness, res *Result, rec *recorder) error
 }
 
 // allScenarios lists the scenarios in the order `make bench` runs them.

@@ -123,9 +123,6 @@ func TestSmoke(t *testing.T) {
 	})
 
 	t.Run("db-cache", func(t *testing.T) {
-		if dbproxyLacksQueryCache(t) {
-			t.Skip("this tree's dbproxy has no query_cache section yet")
-		}
 		res, logs := smoke(t, "db-cache", "postgres", "pgbench")
 		for _, sys := range []string{sysDBUncached, sysDBCached, sysDBHint} {
 			for _, mode := range pgbenchModes() {
