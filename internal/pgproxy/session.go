@@ -43,7 +43,7 @@ type session struct {
 	id          uint64
 	conn        net.Conn
 	cc          *clientConn // conn, for reads
-	be          *pgproto3.Backend
+	rd          *clientReader // cc's messages
 	out         []byte
 	wrote       bool // bytes reached the client during the current unit
 	secret      []byte
@@ -137,7 +137,7 @@ func (s *session) flush() error {
 // shutdown, an idle client (no transaction open) is told so and closed.
 func (s *session) readClient() (pgproto3.FrontendMessage, error) {
 	for {
-		msg, err := s.be.Receive()
+		msg, err := s.rd.receive()
 		if err == nil {
 			return msg, nil
 		}
@@ -155,6 +155,9 @@ func (s *session) readClient() (pgproto3.FrontendMessage, error) {
 		var ne2 net.Error
 		if errors.As(err, &ne2) {
 			return nil, errClientGone
+		}
+		if errors.Is(err, errProtocol) {
+			return nil, err
 		}
 		return nil, errors.Join(errProtocol, err)
 	}

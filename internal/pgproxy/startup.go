@@ -156,18 +156,21 @@ func (a clientAuth) send(msg pgproto3.BackendMessage) error {
 }
 
 func (a clientAuth) receive() (pgproto3.FrontendMessage, error) {
-	msg, err := a.s.be.Receive()
+	msg, err := a.s.rd.receive()
 	if err != nil {
 		var ne net.Error
 		if isEOF(err) || errors.As(err, &ne) {
 			return nil, errClientGone
+		}
+		if errors.Is(err, errProtocol) {
+			return nil, err
 		}
 		return nil, errors.Join(errProtocol, err)
 	}
 	return msg, nil
 }
 
-func (a clientAuth) setAuthType(t uint32) error { return a.s.be.SetAuthType(t) }
+func (a clientAuth) setAuthType(t uint32) error { return a.s.rd.setAuthType(t) }
 
 // startupParamsSkipped are startup parameters that are not settings.
 var startupParamsSkipped = map[string]bool{"user": true, "database": true, "options": true, "replication": true}
@@ -214,8 +217,7 @@ func (srv *Server) login(ctx context.Context, s *session) (*startup, error) {
 		return nil, err
 	}
 	rt := srv.rt.Load()
-	s.be = pgproto3.NewBackend(s.cc, s.conn)
-	s.be.SetMaxBodyLen(int(rt.cfg.MaxMessageSize))
+	s.rd = newClientReader(s.cc, int(rt.cfg.MaxMessageSize))
 	if st.minor > 0 {
 		s.send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.unknownOpts})
 	}
