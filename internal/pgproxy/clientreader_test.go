@@ -51,7 +51,7 @@ func TestClientReader(t *testing.T) {
 		&pgproto3.Execute{},
 		&pgproto3.Sync{},
 		&pgproto3.Query{String: string(bytes.Repeat([]byte("a"), 700))}, // bigger than the small buffer
-		&pgproto3.CopyData{Data: big},                                     // bigger than a pooled buffer
+		&pgproto3.CopyData{Data: big},                                   // bigger than a pooled buffer
 		&pgproto3.CopyDone{},
 		&pgproto3.Flush{},
 		&pgproto3.Close{ObjectType: 'S', Name: "s1"},

@@ -42,7 +42,7 @@ type session struct {
 	log         *zap.Logger
 	id          uint64
 	conn        net.Conn
-	cc          *clientConn // conn, for reads
+	cc          *clientConn   // conn, for reads
 	rd          *clientReader // cc's messages
 	out         []byte
 	wrote       bool // bytes reached the client during the current unit
