@@ -89,8 +89,10 @@ func (h *harness) measurePGIdle(ctx context.Context, s *pgSystem, n int) (idle, 
 		return idle, loaded, err
 	}
 	defer holder.stop(5 * time.Second)
+	// Idle means idle for a while: dbproxy parks clients idle for 2s
+	// (park_idle_clients_after) and returns their stacks to the OS.
 	select {
-	case <-time.After(time.Second):
+	case <-time.After(5 * time.Second):
 	case <-ctx.Done():
 		return idle, loaded, ctx.Err()
 	}

@@ -29,11 +29,16 @@ type clientReader struct {
 	maxBody  int
 	authType uint32
 
-	small      [smallReadSize]byte
-	big        *[]byte // pooled, while bytes are buffered in it
-	b          []byte  // small[:] or *big (or a one-off buffer for a huge message)
-	start, end int     // unread bytes are b[start:end]
+	small      *[smallReadSize]byte // from smallBufs; nil while released (parked)
+	big        *[]byte              // pooled, while bytes are buffered in it
+	b          []byte               // small[:] or *big (or a one-off buffer for a huge message)
+	start, end int                  // unread bytes are b[start:end]
+	msgs       *frontendMessages    // from messagePool; nil while released
+}
 
+// frontendMessages are the decoded messages a reader hands out, reused
+// like pgproto3.Backend's.
+type frontendMessages struct {
 	query        pgproto3.Query
 	parse        pgproto3.Parse
 	bind         pgproto3.Bind
@@ -52,10 +57,33 @@ type clientReader struct {
 	saslResponse pgproto3.SASLResponse
 }
 
+var (
+	smallBufs   = sync.Pool{New: func() any { return new([smallReadSize]byte) }}
+	messagePool = sync.Pool{New: func() any { return new(frontendMessages) }}
+)
+
 func newClientReader(r io.Reader, maxBody int) *clientReader {
-	c := &clientReader{r: r, maxBody: maxBody}
-	c.b = c.small[:]
-	return c
+	return &clientReader{r: r, maxBody: maxBody}
+}
+
+// release gives the reader's buffers and messages back to their pools; it
+// must hold no unread bytes, and the last message is no longer valid. The
+// next receive takes them again. A parked session's reader holds nothing.
+func (c *clientReader) release() {
+	if c.start != c.end {
+		return
+	}
+	c.putBig()
+	if c.small != nil {
+		smallBufs.Put(c.small)
+		c.small = nil
+	}
+	if c.msgs != nil {
+		*c.msgs = frontendMessages{}
+		messagePool.Put(c.msgs)
+		c.msgs = nil
+	}
+	c.b, c.start, c.end = nil, 0, 0
 }
 
 // setAuthType says how to read the next password ('p') message, as
@@ -73,6 +101,13 @@ func (c *clientReader) setAuthType(t uint32) error {
 // (io.ErrUnexpectedEOF for a message cut short); malformed messages wrap
 // errProtocol.
 func (c *clientReader) receive() (pgproto3.FrontendMessage, error) {
+	if c.small == nil {
+		c.small = smallBufs.Get().(*[smallReadSize]byte)
+		c.b, c.start, c.end = c.small[:], 0, 0
+	}
+	if c.msgs == nil {
+		c.msgs = messagePool.Get().(*frontendMessages)
+	}
 	c.releaseIfDrained()
 	if err := c.fill(5); err != nil {
 		return nil, err
@@ -101,41 +136,42 @@ func (c *clientReader) receive() (pgproto3.FrontendMessage, error) {
 }
 
 func (c *clientReader) message(typ byte) (pgproto3.FrontendMessage, error) {
+	m := c.msgs
 	switch typ {
 	case 'Q':
-		return &c.query, nil
+		return &m.query, nil
 	case 'P':
-		return &c.parse, nil
+		return &m.parse, nil
 	case 'B':
-		return &c.bind, nil
+		return &m.bind, nil
 	case 'D':
-		return &c.describe, nil
+		return &m.describe, nil
 	case 'E':
-		return &c.execute, nil
+		return &m.execute, nil
 	case 'S':
-		return &c.sync, nil
+		return &m.sync, nil
 	case 'H':
-		return &c.flush, nil
+		return &m.flush, nil
 	case 'C':
-		return &c.close, nil
+		return &m.close, nil
 	case 'X':
-		return &c.terminate, nil
+		return &m.terminate, nil
 	case 'd':
-		return &c.copyData, nil
+		return &m.copyData, nil
 	case 'c':
-		return &c.copyDone, nil
+		return &m.copyDone, nil
 	case 'f':
-		return &c.copyFail, nil
+		return &m.copyFail, nil
 	case 'F':
-		return &c.functionCall, nil
+		return &m.functionCall, nil
 	case 'p':
 		switch c.authType {
 		case pgproto3.AuthTypeSASL:
-			return &c.saslInitial, nil
+			return &m.saslInitial, nil
 		case pgproto3.AuthTypeSASLContinue:
-			return &c.saslResponse, nil
+			return &m.saslResponse, nil
 		case pgproto3.AuthTypeCleartextPassword, pgproto3.AuthTypeMD5Password:
-			return &c.password, nil
+			return &m.password, nil
 		}
 		return nil, fmt.Errorf("%w: unexpected password message", errProtocol)
 	}
@@ -183,6 +219,9 @@ func (c *clientReader) makeRoom(n int) {
 	}
 	c.start, c.end = 0, len(unread)
 }
+
+// buffered is the number of bytes read but not yet consumed.
+func (c *clientReader) buffered() int { return c.end - c.start }
 
 // releaseIfDrained gives a pooled or one-off buffer back once every byte
 // in it was consumed, so an idle client keeps only its small buffer.

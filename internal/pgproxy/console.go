@@ -191,7 +191,7 @@ func (srv *Server) showClients() *table {
 	srv.forEachSession(func(s *session) { list = append(list, s) })
 	sort.Slice(list, func(i, j int) bool { return list[i].id < list[j].id })
 	for _, s := range list {
-		state := [...]string{"idle", "waiting", "active"}[s.state.Load()]
+		state := [...]string{"idle", "waiting", "active", "parked"}[s.state.Load()]
 		server := ""
 		if sc := s.active.Load(); sc != nil {
 			server = fmt.Sprintf("%s#%d", sc.pool.node.addr, sc.id)

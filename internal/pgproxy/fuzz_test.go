@@ -100,7 +100,7 @@ func runClientBytes(t testing.TB, srv *Server, input []byte) []byte {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.serveConn(context.Background(), conn)
+		srv.serveConn(context.Background(), conn, func() {})
 	}()
 	select {
 	case <-done:

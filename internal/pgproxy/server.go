@@ -59,6 +59,8 @@ type Server struct {
 	ha     *ha             // peers and failover; nil when not configured
 	peers  *peers.Node     // gossip with the other proxies; nil without a cluster section
 
+	parker *parker // holds idle clients without a goroutine; nil where unsupported
+
 	qcache         atomic.Pointer[querycache.Cache]       // nil: query cache off
 	qbroadcast     atomic.Pointer[querycache.Broadcaster] // nil: invalidations stay local
 	qbroadcastWake chan struct{}
@@ -132,6 +134,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	if err := srv.setQueryCache(cfg); err != nil {
 		return nil, err
+	}
+	if p, err := newParker(srv.log, srv.resumeSession); err == nil {
+		srv.parker = p
+	} else {
+		srv.log.Info("idle clients keep their goroutines", zap.Error(err))
 	}
 	return srv, nil
 }
@@ -366,10 +373,14 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 			srv.ha.run(bg, srv.log)
 		}()
 	}
-	srv.wg.Add(2)
+	srv.wg.Add(3)
 	go func() {
 		defer srv.wg.Done()
 		srv.runPeers(bg) // gossip for cache invalidations without failover
+	}()
+	go func() {
+		defer srv.wg.Done()
+		srv.parkLoop(bg)
 	}()
 	go func() {
 		defer srv.wg.Done()
@@ -387,10 +398,7 @@ func (srv *Server) Serve(ctx context.Context, ln net.Listener) error {
 				return
 			}
 			sessions.Add(1)
-			go func() {
-				defer sessions.Done()
-				srv.serveConn(bg, conn)
-			}()
+			go srv.serveConn(bg, conn, sessions.Done)
 		}
 	}()
 	var err error
@@ -416,6 +424,9 @@ func (srv *Server) drain(sessions *sync.WaitGroup) {
 	srv.draining.Store(true)
 	srv.Resume()
 	srv.forEachSession(func(s *session) { _ = s.conn.SetReadDeadline(time.Now()) })
+	if srv.parker != nil {
+		srv.parker.wakeAll() // they find the proxy draining and leave
+	}
 	done := make(chan struct{})
 	go func() { sessions.Wait(); close(done) }()
 	timeout := srv.rt.Load().cfg.ShutdownTimeout
@@ -471,15 +482,21 @@ func (srv *Server) recoverLog(what string) {
 }
 
 // serveConn runs one client connection from startup to close.
-func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
-	defer conn.Close()
-	defer srv.recoverLog("client session")
+func (srv *Server) serveConn(ctx context.Context, conn net.Conn, done func()) {
 	s := &session{srv: srv, conn: conn, cc: &clientConn{Conn: conn}, addr: conn.RemoteAddr().String(), connectedAt: time.Now(), secret: randomBytes(4),
-		cancelWait: make(chan struct{}, 1)}
+		cancelWait: make(chan struct{}, 1), ctx: ctx, done: done}
 	s.id = srv.ids.Add(1)
 	s.log = srv.log
 	n := srv.nclients.Add(1)
-	defer srv.nclients.Add(-1)
+	loggedIn := false
+	defer func() {
+		if !loggedIn { // otherwise runSession ends it
+			conn.Close()
+			srv.nclients.Add(-1)
+			done()
+		}
+	}()
+	defer srv.recoverLog("client login")
 	if srv.draining.Load() {
 		srv.reject(conn, &pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: sqlstateCannotConnectNow, Message: "the database system is shutting down"})
 		return
@@ -503,23 +520,63 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 	srv.mu.Lock()
 	srv.sessions[uint32(s.id)] = s
 	srv.mu.Unlock()
-	defer func() {
-		srv.mu.Lock()
-		delete(srv.sessions, uint32(s.id))
-		srv.mu.Unlock()
-	}()
+	loggedIn = true
 	s.send(&pgproto3.BackendKeyData{ProcessID: uint32(s.id), SecretKey: s.secret})
 	s.send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-	if err := s.flush(); err != nil {
+	srv.runSession(s)
+}
+
+// runSession serves a logged-in client until it leaves, or until it
+// parks (idle: the parker resumes it in a new goroutine when the client
+// sends something).
+func (srv *Server) runSession(s *session) {
+	var err error
+	defer func() {
+		if r := recover(); r != nil {
+			srv.log.Error("panic", zap.String("in", "client session"), zap.Any("panic", r), zap.Stack("stack"))
+			if srv.onPanic != nil {
+				srv.onPanic(r)
+			}
+			err = errClientGone // the connection is closed without a word
+		}
+		if !errors.Is(err, errParked) {
+			srv.endSession(s, err)
+		}
+	}()
+	if err = s.flush(); err != nil {
 		return
 	}
 	if s.dbName == ConsoleDatabase {
 		err = srv.console(s)
-	} else {
-		err = s.run(ctx)
-		_ = s.stopPump()
-		s.close()
+		return
 	}
+	for {
+		err = s.run(s.ctx)
+		if !errors.Is(err, errParked) {
+			_ = s.stopPump()
+			s.close()
+			return
+		}
+		// The last use of s by this goroutine: once parked, another one
+		// may resume it at any moment.
+		s.state.Store(stateParked)
+		s.shrinkForPark()
+		if srv.parker != nil && srv.parker.park(s) {
+			return
+		}
+		s.state.Store(stateIdle)
+		s.parkDenied.Store(true)
+	}
+}
+
+// resumeSession continues a parked session whose client sent something.
+func (srv *Server) resumeSession(s *session) {
+	s.state.Store(stateIdle)
+	srv.runSession(s)
+}
+
+// endSession reports how the session ended and releases the client.
+func (srv *Server) endSession(s *session, err error) {
 	switch {
 	case err == nil, errors.Is(err, errClientGone):
 	default:
@@ -529,6 +586,12 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn) {
 		s.send(clientError(err))
 		_ = s.flush()
 	}
+	srv.mu.Lock()
+	delete(srv.sessions, uint32(s.id))
+	srv.mu.Unlock()
+	_ = s.conn.Close()
+	srv.nclients.Add(-1)
+	s.done()
 }
 
 // reject answers a connection before login (a raw FATAL after reading

@@ -32,7 +32,11 @@ const (
 	stateIdle int32 = iota
 	stateWaiting
 	stateActive
+	stateParked // idle, held by the parker without a goroutine
 )
+
+// errParked: the session is idle and may be handed to the parker.
+var errParked = errors.New("session parked")
 
 // session is one client connection after login. Its goroutine owns every
 // field; other goroutines (cancel, console, shutdown) only touch the
@@ -78,6 +82,18 @@ type session struct {
 	pump     *pump
 
 	cancelWait chan struct{} // a CancelRequest for a unit still queued for a connection
+
+	ctx  context.Context // the session's lifetime (Serve's background context)
+	done func()          // called once when the session has ended
+
+	// Parking idle clients (park_linux.go): the sweeper asks (parkReq and
+	// a read deadline), the session agrees when it holds nothing
+	// (canPark) or says no until its next unit (parkDenied).
+	parkReq    atomic.Bool
+	parkDenied atomic.Bool
+	units      atomic.Uint64 // units run, for the sweeper
+	sweepUnits uint64        // sweeper only: units when last seen
+	sweepAt    time.Time     // sweeper only: when units last changed
 
 	pick       balancer.PickResult // the balancer's pick for the attached replica
 	attachedAt time.Time
@@ -142,6 +158,14 @@ func (s *session) readClient() (pgproto3.FrontendMessage, error) {
 			return msg, nil
 		}
 		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && s.parkReq.Swap(false) {
+			_ = s.conn.SetReadDeadline(time.Time{})
+			if s.canPark() {
+				return nil, errParked
+			}
+			s.parkDenied.Store(true)
+			continue
+		}
 		if errors.As(err, &ne) && ne.Timeout() && s.srv.draining.Load() {
 			if s.canStop() {
 				return nil, ErrShutdown
@@ -444,6 +468,10 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 	case <-s.cancelWait: // stale: meant for an earlier unit
 	default:
 	}
+	s.units.Add(1)
+	if s.parkDenied.Load() {
+		s.parkDenied.Store(false) // ask again once idle
+	}
 	rt := s.rt()
 	s.noteWrites()
 	if !flushOnly {
@@ -456,8 +484,13 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 		s.cacheStore()
 	}
 	s.cu.active = false
-	if (len(s.invTables) > 0 || s.invAll) && s.txStatus() == 'I' {
-		s.invalidateNoted()
+	if s.txStatus() == 'I' {
+		if len(s.invTables) > 0 || s.invAll {
+			s.invalidateNoted()
+		}
+		if s.server == nil {
+			s.state.Store(stateIdle)
+		}
 	}
 	return err
 }
