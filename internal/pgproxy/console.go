@@ -263,6 +263,7 @@ func (srv *Server) showConfig() *table {
 	t.add("max_client_conn", c.MaxClientConn)
 	t.add("max_message_size", c.MaxMessageSize)
 	t.add("shutdown_timeout", c.ShutdownTimeout)
+	t.add("park_idle_clients_after", c.ParkIdleClientsAfter)
 	t.add("admin_users", strings.Join(c.AdminUsers, ","))
 	t.add("pool.mode", c.Pool.Mode)
 	t.add("pool.size", c.Pool.Size)
