@@ -150,7 +150,13 @@ func (s *session) cacheShape() (stmtClass, string, bool) {
 	if describe {
 		s.ckey.Byte('D')
 	}
-	s.ckey.Bytes(st.parse)
+	if st.proxyName != "" {
+		// A named statement's proxy name is the digest of its text and
+		// parameter types: it names the statement on every server already.
+		s.ckey.String(st.proxyName)
+	} else {
+		s.ckey.Bytes(st.parse)
+	}
 	s.ckey.Bytes(bind)
 	return st.class, st.query, true
 }
