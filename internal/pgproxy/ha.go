@@ -83,6 +83,20 @@ func (srv *Server) primaryFor(cl *cluster) (*node, error) {
 	return nil, fmt.Errorf("%w: decided primary %s is not a node of database %s", ErrNoNode, t.Addr, cl.name)
 }
 
+// expectedRole is the role node n should have now: with failover, the
+// peers' decided primary is the primary whatever the config says.
+func (srv *Server) expectedRole(n *node) string {
+	if srv.ha != nil {
+		if t, ok := srv.ha.mgr.Primary(n.db); ok && t.Addr != "" {
+			if t.Addr == n.addr {
+				return rolePrimary
+			}
+			return roleReplica
+		}
+	}
+	return n.role
+}
+
 // primaryChanged closes every pooled server connection to demoted nodes:
 // a write must never reach the old primary again, even on a connection
 // opened before the change.

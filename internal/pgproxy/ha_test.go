@@ -196,8 +196,17 @@ func TestFailoverThroughProxies(t *testing.T) {
 	}
 	t.Logf("%d acknowledged rows, all present on the new primary %s", len(acked), promoted[0].Name)
 
-	// Every proxy's /status shows the failover with its timeline.
+	// Every proxy's /status shows the failover with its timeline, and its
+	// health checks accept the promoted node as the primary.
 	for i, p := range proxies {
+		waitFor(t, ctx, "promoted node checked without error", func() bool {
+			for _, n := range p.srv.rt.Load().clusters["app"].nodes() {
+				if n.addr == promoted[0].Addr() {
+					return n.errString() == "" && n.lastCheck.Load() > time.Now().Add(-time.Second).UnixNano()
+				}
+			}
+			return false
+		})
 		waitFor(t, ctx, "failover timeline in /status", func() bool {
 			for _, tl := range p.srv.Status().LastFailover {
 				if tl != nil && tl.Shard == "app" && tl.To == promoted[0].Addr() && len(tl.Events) >= 3 && !tl.InProgress {

@@ -73,8 +73,8 @@ func (p *pgProbe) Check(ctx context.Context) (health.Result, error) {
 	}
 	n.inRecovery.Store(res.inRecovery)
 	n.lsn.Store(res.lsn)
-	if res.inRecovery != (n.role == roleReplica) {
-		msg := fmt.Sprintf("configured as %s but pg_is_in_recovery() = %v", n.role, res.inRecovery)
+	if role := p.srv.expectedRole(n); res.inRecovery != (role == roleReplica) {
+		msg := fmt.Sprintf("should be %s but pg_is_in_recovery() = %v", role, res.inRecovery)
 		n.lastErr.Store(&msg)
 	} else {
 		empty := ""
