@@ -156,10 +156,16 @@ func TestDemoScripted(t *testing.T) {
 		n++
 	}
 	rows.Close()
-	admin.Close(ctx)
 	if n == 0 {
 		t.Error("SHOW NODES returned no nodes")
 	}
+	// Tour: SHOW CACHE lists the app database's query cache.
+	var cacheDB string
+	if err := admin.QueryRow(ctx, "SHOW CACHE", pgx.QueryExecModeSimpleProtocol).Scan(&cacheDB, new(string), new(string), new(string), new(string),
+		new(string), new(string), new(string), new(string), new(string), new(string), new(string)); err != nil || cacheDB != "app" {
+		t.Errorf("SHOW CACHE: %q %v", cacheDB, err)
+	}
+	admin.Close(ctx)
 
 	// Kill one web server: the site keeps serving signups, logins and posts.
 	if err := syscall.Kill(tour.Webs[0].PID, syscall.SIGKILL); err != nil {

@@ -27,6 +27,8 @@ Try:
   psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW NODES'
   psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW SHARDS'
   psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'EXPLAIN ROUTE SELECT * FROM posts ORDER BY created_at DESC LIMIT 50'
+  # dbproxy's query cache: the feed's reads, dropped on every proxy when a post is written
+  psql "postgres://admin:admin@%[2]s/tiergate?sslmode=disable" -c 'SHOW CACHE'
   # kill a web server (its health check fails; the edge routes around it):
   kill %[3]d
   # kill the database primary (the dbproxy peers promote a replica within seconds;
