@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	peers "github.com/tiergate/tiergate/internal/cluster"
 	"github.com/tiergate/tiergate/internal/pgtest"
@@ -498,5 +499,56 @@ func TestQueryCacheSharded(t *testing.T) {
 	}
 	if got := bodies(7); got != 2 {
 		t.Fatalf("single-shard read after the insert: %d, want 2", got)
+	}
+}
+
+// TestQueryCacheTTL: a result is served from the cache until its TTL ends,
+// then the query runs again; /metrics reports the cache's counters.
+func TestQueryCacheTTL(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	c, px := cacheFixture(t, ctx, "qc_ttl", func(cfg *Config) {
+		d := cfg.Databases["app"]
+		d.Cache = nil // the hint alone caches it
+		cfg.Databases["app"] = d
+	})
+	conn := px.connect(t, ctx)
+	const sql = "/* tiergate: cache ttl=300ms */ SELECT price FROM qc_ttl WHERE id = 3"
+	run := func() {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	base := statementCalls(t, ctx, c, "%FROM qc_ttl %")
+	// Poll: the query keeps being answered from the cache until the TTL
+	// ends, then PostgreSQL runs it once more.
+	reads := 0
+	waitFor(t, ctx, "the entry to expire", func() bool {
+		run()
+		reads++
+		return statementCalls(t, ctx, c, "%FROM qc_ttl %") > base
+	})
+	st := px.srv.qcache.Load().DB("app").Stats()
+	if st.Hits == 0 {
+		t.Fatalf("no hit before the TTL ended (%d reads): %+v", reads, st)
+	}
+	t.Logf("%d reads until the 300ms TTL ended; %d hits", reads, st.Hits)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCacheCollector(px.srv))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			found[f.GetName()] = v
+		}
+	}
+	if found["tiergate_dbproxy_query_cache_hits_total"] < float64(st.Hits) || found["tiergate_dbproxy_query_cache_stores_total"] < 2 {
+		t.Fatalf("metrics: %v", found)
 	}
 }
