@@ -106,10 +106,13 @@ func classOf(d sqlroute.Decision, err error) stmtClass {
 }
 
 // writesUnknownTables reports a write whose tables the proxy cannot name:
-// unparsable text, DO blocks, procedures, utility statements, and schema
-// or maintenance statements without a named table.
+// unparsable text, DO blocks, procedures, calls of functions that are not
+// built in, utility statements, and schema or maintenance statements
+// without a named table.
 func writesUnknownTables(d sqlroute.Decision) bool {
-	if d.Has(sqlroute.FlagUnparsable) {
+	if d.Has(sqlroute.FlagUnparsable) || d.Has(sqlroute.FlagUserFunction) {
+		// A function listed in write_functions (or any other that is not
+		// built in) may write any table.
 		return true
 	}
 	for _, k := range d.Kinds {
