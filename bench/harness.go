@@ -264,3 +264,26 @@ func (h *harness) dur(flagVal, full, smoke time.Duration) time.Duration {
 		return full
 	}
 }
+
+// allRounds, as failed's round, fails every round of a system (it did not
+// start).
+const allRounds = -1
+
+// failed records err for round r of system (allRounds: every round) and
+// marks the progress line failed. It reports whether the run was cancelled
+// instead; the scenario then returns ctx.Err().
+func (h *harness) failed(ctx context.Context, rec *recorder, system string, r int, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if r == allRounds {
+		h.prog.end("FAILED")
+		for r := range h.roundsOf() {
+			rec.fail(system, r, err)
+		}
+		return false
+	}
+	h.prog.end("failed")
+	rec.fail(system, r, err)
+	return false
+}

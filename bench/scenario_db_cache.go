@@ -124,13 +124,9 @@ func runDBCache(ctx context.Context, h *harness, res *Result, rec *recorder) err
 			err = checkProductRead(ctx, s.addr, name == sysDBHint)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			h.prog.end("FAILED")
 			s.stop()
-			for r := range h.roundsOf() {
-				rec.fail(name, r, err)
+			if h.failed(ctx, rec, name, allRounds, err) {
+				return ctx.Err()
 			}
 			continue
 		}

@@ -56,11 +56,9 @@ func runDBConnections(ctx context.Context, h *harness, res *Result, rec *recorde
 				s.stop()
 			}
 			if err != nil {
-				if ctx.Err() != nil {
+				if h.failed(ctx, rec, name, r, err) {
 					return ctx.Err()
 				}
-				h.prog.end("failed")
-				rec.fail(name, r, err)
 				continue
 			}
 			per := float64(loaded.RSSKiB-idle.RSSKiB) / float64(n)

@@ -131,11 +131,9 @@ func runDBFanout(ctx context.Context, h *harness, res *Result, rec *recorder) er
 					err = fmt.Errorf("%d failed transactions", pr.Failed)
 				}
 				if err != nil {
-					if ctx.Err() != nil {
+					if h.failed(ctx, rec, name+" "+w.label, r, err) {
 						return ctx.Err()
 					}
-					h.prog.end("failed")
-					rec.fail(name+" "+w.label, r, err)
 					continue
 				}
 				rec.add(w.k, name, r, pr.TPS)

@@ -47,12 +47,8 @@ func runDBLatency(ctx context.Context, h *harness, res *Result, rec *recorder) e
 			s, err = h.startDBProxy(ctx, name, primary, nil, 1000)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if h.failed(ctx, rec, name, allRounds, err) {
 				return ctx.Err()
-			}
-			h.prog.end("FAILED")
-			for r := range h.roundsOf() {
-				rec.fail(name, r, err)
 			}
 			continue
 		}
@@ -79,11 +75,9 @@ func runDBLatency(ctx context.Context, h *harness, res *Result, rec *recorder) e
 				err = fmt.Errorf("pgbench logged no transactions")
 			}
 			if err != nil {
-				if ctx.Err() != nil {
+				if h.failed(ctx, rec, name, r, err) {
 					return ctx.Err()
 				}
-				h.prog.end("failed")
-				rec.fail(name, r, err)
 				continue
 			}
 			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

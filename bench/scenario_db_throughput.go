@@ -63,12 +63,8 @@ func runDBThroughput(ctx context.Context, h *harness, res *Result, rec *recorder
 		h.prog.begin(0, "starting %s", name)
 		s, err := start(name)
 		if err != nil {
-			if ctx.Err() != nil {
+			if h.failed(ctx, rec, name, allRounds, err) {
 				return ctx.Err()
-			}
-			h.prog.end("FAILED")
-			for r := range h.roundsOf() {
-				rec.fail(name, r, err)
 			}
 			continue
 		}

@@ -80,13 +80,9 @@ func runEdgeCache(ctx context.Context, h *harness, res *Result, rec *recorder) e
 			err = checkCachedObject(s.addr)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			h.prog.end("FAILED")
 			s.stop()
-			for r := range h.roundsOf() {
-				rec.fail(name, r, err)
+			if h.failed(ctx, rec, name, allRounds, err) {
+				return ctx.Err()
 			}
 			continue
 		}
@@ -142,11 +138,9 @@ func runEdgeCache(ctx context.Context, h *harness, res *Result, rec *recorder) e
 				err = fmt.Errorf("%d of %d requests reached the origin: not a cache-hit measurement", after-before, wr.Requests)
 			}
 			if err != nil {
-				if ctx.Err() != nil {
+				if h.failed(ctx, rec, name, r, err) {
 					return ctx.Err()
 				}
-				h.prog.end("failed")
-				rec.fail(name, r, err)
 				continue
 			}
 			rec.add(mCacheThroughput, name, r, wr.RPS)

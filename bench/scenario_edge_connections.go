@@ -56,11 +56,9 @@ func runEdgeConnections(ctx context.Context, h *harness, res *Result, rec *recor
 			h.prog.begin(0, "round %d/%d %s: %d idle connections", r+1, h.roundsOf(), s.label, n)
 			idle, loaded, err := h.measureIdle(ctx, s.kind, s.label, backends, s.opts, n)
 			if err != nil {
-				if ctx.Err() != nil {
+				if h.failed(ctx, rec, s.label, r, err) {
 					return ctx.Err()
 				}
-				h.prog.end("failed")
-				rec.fail(s.label, r, err)
 				continue
 			}
 			mib := func(kib int64) float64 { return float64(kib) / 1024 }

@@ -83,12 +83,8 @@ func runEdgeFeatures(ctx context.Context, h *harness, res *Result, rec *recorder
 		h.prog.begin(0, "starting edge with %s", f.name)
 		s, err := h.startHTTPSystem(ctx, sysEdge, f.name, backends, f.opts)
 		if err != nil {
-			if ctx.Err() != nil {
+			if h.failed(ctx, rec, f.name, allRounds, err) {
 				return ctx.Err()
-			}
-			h.prog.end("FAILED")
-			for r := range h.roundsOf() {
-				rec.fail(f.name, r, err)
 			}
 			continue
 		}
@@ -112,11 +108,9 @@ func runEdgeFeatures(ctx context.Context, h *harness, res *Result, rec *recorder
 				err = wrkErrors(wr)
 			}
 			if err != nil {
-				if ctx.Err() != nil {
+				if h.failed(ctx, rec, f.name, r, err) {
 					return ctx.Err()
 				}
-				h.prog.end("failed")
-				rec.fail(f.name, r, err)
 				continue
 			}
 			rec.add(mFeatThroughput, f.name, r, wr.RPS)

@@ -69,11 +69,9 @@ func runEdgeThroughput(ctx context.Context, h *harness, res *Result, rec *record
 				err = wrkErrors(wr)
 			}
 			if err != nil {
-				if ctx.Err() != nil {
+				if h.failed(ctx, rec, name, r, err) {
 					return ctx.Err()
 				}
-				h.prog.end("failed")
-				rec.fail(name, r, err)
 				continue
 			}
 			rec.add(mThroughput, name, r, wr.RPS)
@@ -109,11 +107,9 @@ func runEdgeThroughput(ctx context.Context, h *harness, res *Result, rec *record
 					err = loadErrors(lr)
 				}
 				if err != nil {
-					if ctx.Err() != nil {
+					if h.failed(ctx, rec, name, r, fmt.Errorf("open loop %.0f req/s: %w", rate, err)) {
 						return ctx.Err()
 					}
-					h.prog.end("failed")
-					rec.fail(name, r, fmt.Errorf("open loop %.0f req/s: %w", rate, err))
 					continue
 				}
 				ks := pctKeys(group)
