@@ -14,7 +14,8 @@ import (
 )
 
 // drive sends steady, bounded traffic through the edge until ctx ends:
-// about 20 requests a second, mixing feed reads, logins and posts.
+// about 20 requests a second, mixing feed reads (a third of them with a
+// tracking parameter the edge's cache cannot absorb), logins and posts.
 func (d *demo) drive(ctx context.Context) {
 	base := "http://" + d.edge.addr
 	jar, _ := cookiejar.New(nil)
@@ -55,7 +56,15 @@ func (d *demo) drive(ctx context.Context) {
 		case n%40 == 0:
 			post("/posts", url.Values{"body": {fmt.Sprintf("post %d from %s", n, name)}, "csrf_token": {csrf("/me")}})
 		default:
-			resp, err := c.Get(base + "/")
+			page := base + "/"
+			if n%3 == 1 {
+				// A link with a tracking parameter: every URL is its own
+				// entry in the edge's cache, so these reach a web server,
+				// whose feed query dbproxy answers from its query cache
+				// until the next post drops it.
+				page += fmt.Sprintf("?utm_source=demo&n=%d", n)
+			}
+			resp, err := c.Get(page)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
