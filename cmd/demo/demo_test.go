@@ -162,7 +162,7 @@ func TestDemoScripted(t *testing.T) {
 	// Tour: SHOW CACHE lists the app database's query cache.
 	var cacheDB string
 	if err := admin.QueryRow(ctx, "SHOW CACHE", pgx.QueryExecModeSimpleProtocol).Scan(&cacheDB, new(string), new(string), new(string), new(string),
-		new(string), new(string), new(string), new(string), new(string), new(string), new(string)); err != nil || cacheDB != "app" {
+		new(string), new(string), new(string), new(string), new(string), new(string), new(string), new(string)); err != nil || cacheDB != "app" {
 		t.Errorf("SHOW CACHE: %q %v", cacheDB, err)
 	}
 	admin.Close(ctx)

@@ -156,6 +156,7 @@ func newCacheCollector(srv *Server) cacheCollector {
 		{"query_cache_invalidations_total", "Invalidations by writes through this proxy."},
 		{"query_cache_remote_invalidations_total", "Invalidation messages applied from peer proxies."},
 		{"query_cache_evictions_total", "Results evicted to stay within query_cache.max_size."},
+		{"query_cache_coalesced_total", "Hits answered after waiting for a concurrent miss of the same query."},
 		{"query_cache_bytes", "Bytes charged for cached results."},
 		{"query_cache_entries", "Cached results."},
 	} {
@@ -180,7 +181,7 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 			"query_cache_hits_total": st.Hits, "query_cache_misses_total": st.Misses,
 			"query_cache_stores_total": st.Stores, "query_cache_skipped_total": st.Skipped,
 			"query_cache_invalidations_total": st.Invalidations, "query_cache_remote_invalidations_total": st.RemoteInvalidations,
-			"query_cache_evictions_total": st.Evictions,
+			"query_cache_evictions_total": st.Evictions, "query_cache_coalesced_total": st.Coalesced,
 		} {
 			ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v), st.Database)
 		}

@@ -23,10 +23,11 @@ type cacheUnit struct {
 	db     *querycache.DB
 	hash   uint64
 	ttl    time.Duration
-	parse  bool // extended: the unit starts with a Parse (answer ParseComplete)
-	bind   bool // extended: answer BindComplete before the rows
-	active bool // capturing this unit's output
-	mark   int  // start of the unit's output still in s.out
+	parse  bool               // extended: the unit starts with a Parse (answer ParseComplete)
+	bind   bool               // extended: answer BindComplete before the rows
+	active bool               // capturing this unit's output
+	flight *querycache.Flight // this unit runs a miss others wait for
+	mark   int                // start of the unit's output still in s.out
 	buf    []byte
 	tooBig bool
 }
@@ -73,19 +74,52 @@ func (s *session) cacheLookup(rt *runtime) (bool, error) {
 	cu := &s.cu
 	cu.db, cu.hash, cu.ttl = db, s.ckey.Hash(), ttl
 	if body, hit := db.Get(cu.hash, s.ckey.Raw()); hit {
-		if cu.parse {
-			s.out = append(s.out, wireParseComplete...)
+		return true, s.answerCached(body)
+	}
+	if wait := qc.Config().Coalesce(); wait > 0 {
+		// Another session may be running this very query: wait for its
+		// result rather than run it again.
+		f, leader := db.Join(cu.hash)
+		if leader {
+			cu.flight = f
+		} else {
+			t := time.NewTimer(wait)
+			select {
+			case <-f.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			if body, hit := db.Get(cu.hash, s.ckey.Raw()); hit {
+				db.CountCoalesced()
+				return true, s.answerCached(body)
+			}
 		}
-		if cu.bind {
-			s.out = append(s.out, wireBindComplete...)
-		}
-		s.out = append(s.out, body...)
-		s.out = append(s.out, wireReadyIdle...)
-		return true, s.flush()
 	}
 	db.Begin(&s.cticket, class.tablesRead)
 	cu.active, cu.mark, cu.buf, cu.tooBig = true, len(s.out), cu.buf[:0], false
 	return false, nil
+}
+
+// answerCached answers the unit with a cached body.
+func (s *session) answerCached(body []byte) error {
+	if s.cu.parse {
+		s.out = append(s.out, wireParseComplete...)
+	}
+	if s.cu.bind {
+		s.out = append(s.out, wireBindComplete...)
+	}
+	s.out = append(s.out, body...)
+	s.out = append(s.out, wireReadyIdle...)
+	return s.flush()
+}
+
+// finishFlight wakes the sessions waiting for this unit's result (after
+// it was stored, or not).
+func (s *session) finishFlight() {
+	if f := s.cu.flight; f != nil {
+		s.cu.flight = nil
+		s.cu.db.Finish(s.cu.hash, f)
+	}
 }
 
 // cacheShape recognises a cacheable unit: one simple Query, or an

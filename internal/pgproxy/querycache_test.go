@@ -552,3 +552,43 @@ func TestQueryCacheTTL(t *testing.T) {
 		t.Fatalf("metrics: %v", found)
 	}
 }
+
+// TestQueryCacheCoalesce: many clients missing the same slow query at
+// once make PostgreSQL run it once; the others wait for its result.
+func TestQueryCacheCoalesce(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	c := sharedCluster(t)
+	px := startProxy(t, testConfig(c))
+	const clients = 16
+	conns := make([]*pgx.Conn, clients)
+	for i := range conns {
+		conns[i] = px.connect(t, ctx)
+	}
+	const sql = "/* tiergate: cache ttl=1m */ SELECT count(*) AS qc_coalesce FROM generate_series(1, 3000000) g"
+	before := statementCalls(t, ctx, c, "%qc_coalesce%")
+	start := make(chan struct{})
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for _, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			var n int64
+			if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 3000000 {
+				errs <- fmt.Errorf("count %d: %v", n, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := statementCalls(t, ctx, c, "%qc_coalesce%") - before; got != 1 {
+		t.Fatalf("PostgreSQL ran the query %d times for %d concurrent clients, want 1", got, clients)
+	}
+	st := px.srv.qcache.Load().DB("app").Stats()
+	t.Logf("%d clients: %d hits (%d after waiting for the first), %d stores", clients, st.Hits, st.Coalesced, st.Stores)
+}

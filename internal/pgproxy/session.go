@@ -475,6 +475,7 @@ func (s *session) runBatch(ctx context.Context, flushOnly bool) error {
 	rt := s.rt()
 	s.noteWrites()
 	if !flushOnly {
+		defer s.finishFlight()
 		if hit, err := s.cacheLookup(rt); hit || err != nil {
 			return err
 		}

@@ -165,9 +165,11 @@ type DB struct {
 	gen     atomic.Uint64 // bumped by InvalidateAll and Purge
 	invalAt atomic.Int64
 
-	tables cowMap[*table] // by TableKey
+	tables  cowMap[*table] // by TableKey
+	flights flights        // misses in progress
 
 	hits, misses, stores, skipped atomic.Uint64
+	coalesced                     atomic.Uint64 // hits after waiting for a concurrent miss
 	invalidations, remote         atomic.Uint64
 	evictions                     atomic.Uint64
 	bytes, entries                atomic.Int64

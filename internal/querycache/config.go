@@ -38,6 +38,10 @@ type Config struct {
 	// BroadcastDelay is how long local invalidations are collected before
 	// one message goes to the peer proxies. Default: 5ms.
 	BroadcastDelay time.Duration `yaml:"broadcast_delay"`
+	// CoalesceTimeout: concurrent misses of one key run the query once;
+	// the others wait this long at most for its result, then run their
+	// own. 0 turns coalescing off. Default: 5s.
+	CoalesceTimeout *time.Duration `yaml:"coalesce_timeout"`
 }
 
 // SetDefaults fills unset fields.
@@ -65,6 +69,10 @@ func (c *Config) SetDefaults() {
 		t := true
 		c.Hints = &t
 	}
+	if c.CoalesceTimeout == nil {
+		d := 5 * time.Second
+		c.CoalesceTimeout = &d
+	}
 	if c.BroadcastDelay == 0 {
 		c.BroadcastDelay = 5 * time.Millisecond
 	}
@@ -72,6 +80,15 @@ func (c *Config) SetDefaults() {
 
 // On reports whether the cache is enabled.
 func (c *Config) On() bool { return c.Enabled == nil || *c.Enabled }
+
+// Coalesce is how long a miss waits for a concurrent identical one (0: it
+// does not).
+func (c Config) Coalesce() time.Duration {
+	if c.CoalesceTimeout == nil {
+		return 0
+	}
+	return *c.CoalesceTimeout
+}
 
 // HintsOn reports whether cache hints are honoured.
 func (c *Config) HintsOn() bool { return c.Hints == nil || *c.Hints }
@@ -96,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.InvalidationGrace < 0 {
 		errs = append(errs, config.Errorf("invalidation_grace", "must not be negative"))
+	}
+	if c.CoalesceTimeout != nil && *c.CoalesceTimeout < 0 {
+		errs = append(errs, config.Errorf("coalesce_timeout", "must not be negative"))
 	}
 	if c.BroadcastDelay < 0 || c.BroadcastDelay > time.Second {
 		errs = append(errs, config.Errorf("broadcast_delay", "must be between 0 and 1s"))

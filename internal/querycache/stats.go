@@ -20,6 +20,9 @@ type Stats struct {
 	Invalidations       uint64
 	RemoteInvalidations uint64
 	Evictions           uint64 // dropped to stay within max_size
+	// Coalesced: hits answered after waiting for a concurrent miss of the
+	// same key (counted in Hits too).
+	Coalesced uint64
 }
 
 // Stats returns every database's counters, sorted by name.
@@ -33,12 +36,16 @@ func (c *Cache) Stats() []Stats {
 	return out
 }
 
+// CountCoalesced records a hit that waited for a concurrent miss.
+func (d *DB) CountCoalesced() { d.coalesced.Add(1) }
+
 // Stats returns the database's counters.
 func (d *DB) Stats() Stats {
 	s := Stats{
 		Database: d.name, Entries: d.entries.Load(), Bytes: d.bytes.Load(), MaxBytes: int64(d.c.cfg.MaxSize),
 		Hits: d.hits.Load(), Misses: d.misses.Load(), Stores: d.stores.Load(), Skipped: d.skipped.Load(),
 		Invalidations: d.invalidations.Load(), RemoteInvalidations: d.remote.Load(), Evictions: d.evictions.Load(),
+		Coalesced: d.coalesced.Load(),
 	}
 	if n := s.Hits + s.Misses; n > 0 {
 		s.HitRatio = float64(s.Hits) / float64(n)
