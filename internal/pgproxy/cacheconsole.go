@@ -51,14 +51,14 @@ func (srv *Server) cacheCommand(s *session, cmd string) bool {
 }
 
 func (srv *Server) showCache() *table {
-	t := &table{cols: []string{"database", "entries", "bytes", "max_bytes", "hits", "misses", "hit_ratio", "stores", "skipped", "invalidations", "remote_invalidations", "evictions"}}
+	t := &table{cols: []string{"database", "entries", "bytes", "max_bytes", "hits", "misses", "hit_ratio", "stores", "skipped", "invalidations", "remote_invalidations", "evictions", "coalesced"}}
 	qc := srv.qcache.Load()
 	if qc == nil {
 		return t
 	}
 	for _, st := range qc.Stats() {
 		t.add(st.Database, st.Entries, st.Bytes, st.MaxBytes, st.Hits, st.Misses, fmt.Sprintf("%.3f", st.HitRatio),
-			st.Stores, st.Skipped, st.Invalidations, st.RemoteInvalidations, st.Evictions)
+			st.Stores, st.Skipped, st.Invalidations, st.RemoteInvalidations, st.Evictions, st.Coalesced)
 	}
 	return t
 }
