@@ -16,7 +16,11 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("On/HintsOn = %v/%v, want true/true", c.On(), c.HintsOn())
 	}
 	want := Config{Enabled: c.Enabled, Hints: c.Hints, MaxSize: 64 << 20, MaxEntrySize: 1 << 20,
-		DefaultTTL: 30 * time.Second, MaxTTL: time.Hour, InvalidationGrace: time.Second, BroadcastDelay: 5 * time.Millisecond}
+		DefaultTTL: 30 * time.Second, MaxTTL: time.Hour, InvalidationGrace: time.Second, BroadcastDelay: 5 * time.Millisecond,
+		CoalesceTimeout: c.CoalesceTimeout}
+	if c.Coalesce() != 5*time.Second {
+		t.Fatalf("coalesce_timeout default %v, want 5s", c.Coalesce())
+	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
 	}
@@ -25,8 +29,9 @@ func TestConfigDefaults(t *testing.T) {
 	}
 
 	off := false
+	coalesce := time.Second
 	set := Config{Enabled: &off, Hints: &off, MaxSize: 2 << 20, MaxEntrySize: 1024, DefaultTTL: time.Minute,
-		MaxTTL: 2 * time.Minute, InvalidationGrace: 3 * time.Second, BroadcastDelay: time.Millisecond}
+		MaxTTL: 2 * time.Minute, InvalidationGrace: 3 * time.Second, BroadcastDelay: time.Millisecond, CoalesceTimeout: &coalesce}
 	got := set
 	got.SetDefaults()
 	if got != set {

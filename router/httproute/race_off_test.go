@@ -1,0 +1,5 @@
+//go:build !race
+
+package httproute
+
+const raceEnabled = false
