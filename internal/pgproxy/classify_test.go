@@ -1,6 +1,8 @@
 package pgproxy
 
 import (
+	"bytes"
+	"encoding/binary"
 	"slices"
 	"testing"
 
@@ -45,4 +47,32 @@ func TestCacheFacts(t *testing.T) {
 			t.Errorf("%s: cacheable %v invalidateAll %v written %v; want %v %v %v", tc.sql, cl.cacheable, cl.invalidateAll, cl.tablesWritten, tc.cacheable, tc.all, tc.written)
 		}
 	}
+}
+
+// FuzzCachedBody: the capture parser never panics, and what it keeps is
+// a run of RowDescription/DataRow messages ending in CommandComplete,
+// followed in the input only by ReadyForQuery 'I'.
+func FuzzCachedBody(f *testing.F) {
+	f.Add([]byte("T\x00\x00\x00\x06\x00\x00D\x00\x00\x00\x06\x00\x00C\x00\x00\x00\x0bSELECT 1\x00Z\x00\x00\x00\x05I"), false, false)
+	f.Add([]byte("1\x00\x00\x00\x042\x00\x00\x00\x04C\x00\x00\x00\x0bSELECT 0\x00Z\x00\x00\x00\x05I"), true, true)
+	f.Add([]byte("E\x00\x00\x00\x04Z\x00\x00\x00\x05I"), false, false)
+	f.Fuzz(func(t *testing.T, out []byte, parse, bind bool) {
+		body, ok := cachedBody(out, parse, bind)
+		if !ok {
+			return
+		}
+		if len(body) < 5 || !bytes.HasSuffix(out, []byte{'Z', 0, 0, 0, 5, 'I'}) || !bytes.Contains(out, body) {
+			t.Fatalf("kept %q of %q", body, out)
+		}
+		for i := 0; i < len(body); {
+			typ, n := body[i], int(binary.BigEndian.Uint32(body[i+1:]))
+			if typ != 'T' && typ != 'D' && typ != 'C' {
+				t.Fatalf("kept a %q message", typ)
+			}
+			i += 1 + n
+			if typ == 'C' && i != len(body) {
+				t.Fatal("CommandComplete is not last")
+			}
+		}
+	})
 }
