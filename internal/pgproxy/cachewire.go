@@ -124,9 +124,9 @@ func (srv *Server) broadcastLoop(ctx context.Context) {
 	}
 }
 
-// newPeers starts the gossip node alone, for cache invalidations, when a
+// runPeers runs the gossip node alone, for cache invalidations, when a
 // cluster section is configured without failover (with failover, the
-// failover manager's node is used).
+// failover manager runs it).
 func (srv *Server) runPeers(ctx context.Context) {
 	if srv.peers == nil || srv.ha != nil {
 		return

@@ -32,6 +32,17 @@ func freeTCP(t *testing.T) string {
 // haProxies starts n dbproxy peers with failover on, in front of c.
 func haProxies(t *testing.T, c *pgtest.Cluster, n int) []*testProxy {
 	t.Helper()
+	return peerProxies(t, c, n, func(cfg *Config) {
+		cfg.Users = append(cfg.Users, UserConfig{Name: "writer", Password: "writer-pw", ServerUser: "postgres", ServerPassword: "x"})
+		cfg.Failover = &failover.Config{FailoverAfter: time.Second, CheckInterval: 250 * time.Millisecond, CheckTimeout: time.Second, SSLMode: "disable"}
+	})
+}
+
+// peerProxies starts n dbproxy peers joined in one cluster (gossip and
+// Raft on free loopback ports) in front of c; mutate adjusts each one's
+// config before it starts.
+func peerProxies(t *testing.T, c *pgtest.Cluster, n int, mutate func(*Config)) []*testProxy {
+	t.Helper()
 	gossip, raft := make([]string, n), make([]string, n)
 	var peerList []peers.PeerConfig
 	for i := range n {
@@ -41,13 +52,12 @@ func haProxies(t *testing.T, c *pgtest.Cluster, n int) []*testProxy {
 	var out []*testProxy
 	for i := range n {
 		cfg := testConfig(c)
-		cfg.Users = append(cfg.Users, UserConfig{Name: "writer", Password: "writer-pw", ServerUser: "postgres", ServerPassword: "x"})
 		cfg.Cluster = &peers.Config{
 			NodeName: fmt.Sprintf("proxy%d", i+1), Bind: gossip[i], RaftBind: raft[i], Peers: peerList, Seeds: gossip,
 			Profile: peers.ProfileLocal, Label: "tiergate-pgproxy-test",
 			Lease: 2 * time.Second, Heartbeat: 200 * time.Millisecond, RaftTimeout: time.Second, RejoinInterval: 500 * time.Millisecond,
 		}
-		cfg.Failover = &failover.Config{FailoverAfter: time.Second, CheckInterval: 250 * time.Millisecond, CheckTimeout: time.Second, SSLMode: "disable"}
+		mutate(cfg)
 		out = append(out, startProxy(t, cfg))
 	}
 	return out

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	peers "github.com/tiergate/tiergate/internal/cluster"
 	"github.com/tiergate/tiergate/internal/pgtest"
 	"github.com/tiergate/tiergate/internal/querycache"
 )
@@ -284,25 +283,11 @@ func TestQueryCacheAcrossProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 3 // Raft wants an odd number of peers
-	gossip, raft := make([]string, n), make([]string, n)
-	var peerList []peers.PeerConfig
-	for i := range n {
-		gossip[i], raft[i] = freeTCP(t), freeTCP(t)
-		peerList = append(peerList, peers.PeerConfig{Name: fmt.Sprintf("qc%d", i+1), Raft: raft[i]})
-	}
-	var px []*testProxy
-	for i := range n {
-		cfg := testConfig(c)
+	px := peerProxies(t, c, n, func(cfg *Config) {
 		d := cfg.Databases["app"]
 		d.Cache = &querycache.Rules{Tables: []string{"qc_peers"}, TTL: time.Minute}
 		cfg.Databases["app"] = d
-		cfg.Cluster = &peers.Config{
-			NodeName: fmt.Sprintf("qc%d", i+1), Bind: gossip[i], RaftBind: raft[i], Peers: peerList, Seeds: gossip,
-			Profile: peers.ProfileLocal, Label: "tiergate-qc-test",
-			Lease: 2 * time.Second, Heartbeat: 200 * time.Millisecond, RaftTimeout: time.Second, RejoinInterval: 500 * time.Millisecond,
-		}
-		px = append(px, startProxy(t, cfg))
-	}
+	})
 	for _, p := range px {
 		p.waitReplicasReadable(t, ctx)
 	}

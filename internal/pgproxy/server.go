@@ -532,17 +532,11 @@ func (srv *Server) serveConn(ctx context.Context, conn net.Conn, done func()) {
 func (srv *Server) runSession(s *session) {
 	var err error
 	defer func() {
-		if r := recover(); r != nil {
-			srv.log.Error("panic", zap.String("in", "client session"), zap.Any("panic", r), zap.Stack("stack"))
-			if srv.onPanic != nil {
-				srv.onPanic(r)
-			}
-			err = errClientGone // the connection is closed without a word
-		}
 		if !errors.Is(err, errParked) {
-			srv.endSession(s, err)
+			srv.endSession(s, err) // after a panic err is nil: closed without a word
 		}
 	}()
+	defer srv.recoverLog("client session")
 	if err = s.flush(); err != nil {
 		return
 	}
@@ -566,6 +560,7 @@ func (srv *Server) runSession(s *session) {
 		}
 		s.state.Store(stateIdle)
 		s.parkDenied.Store(true)
+		err = nil
 	}
 }
 

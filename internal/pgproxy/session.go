@@ -354,7 +354,7 @@ func (s *session) addParse(m *pgproto3.Parse) error {
 	if m.Name == "" {
 		st := &preparedStmt{tag: s.srv.tags.Add(1), class: class, query: m.Query}
 		if s.sh != nil {
-			st.query, st.oids, st.dec = m.Query, append([]uint32(nil), m.ParameterOIDs...), d
+			st.oids, st.dec = append([]uint32(nil), m.ParameterOIDs...), d
 		}
 		if err := s.batch.add('P', m, batchItem{}); err != nil {
 			return err
@@ -372,7 +372,7 @@ func (s *session) addParse(m *pgproto3.Parse) error {
 	}
 	st := &preparedStmt{proxyName: pn, parse: raw, class: class, query: m.Query}
 	if s.sh != nil {
-		st.query, st.oids, st.dec = m.Query, append([]uint32(nil), m.ParameterOIDs...), d
+		st.oids, st.dec = append([]uint32(nil), m.ParameterOIDs...), d
 	}
 	if s.stmts == nil {
 		s.stmts = map[string]*preparedStmt{}
